@@ -1,0 +1,797 @@
+"""``Variable`` (alias ``Tensor``): a PyTorch-style tensor whose operations are recorded.
+
+A Variable is either *concrete* (it holds a JAX array) or *pending* (it is output ``_index`` of
+a recorded :class:`~rustorch.stateful._graph.Node`). Arithmetic, indexing, reductions and layer
+calls on Variables record nodes; shape and dtype are known at once, values are computed by one
+compiled program when first needed. See :mod:`rustorch.stateful._graph`.
+"""
+from __future__ import annotations
+
+import weakref
+from collections import namedtuple
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from . import _graph
+from ._graph import Leaf, Node
+
+_INEXACT_KINDS = ("f", "c")
+_SCALAR_TYPES = (bool, int, float)
+
+
+def _canonical_dtype(dtype) -> np.dtype:
+    """The dtype JAX will actually hold (int64 becomes int32 unless x64 is enabled)."""
+    return np.dtype(jax.dtypes.canonicalize_dtype(np.dtype(dtype)))
+
+
+def _to_array(data, dtype=None):
+    """A strongly typed JAX array from numpy/JAX arrays, (nested) Python numbers or Variables.
+
+    Python floats become float32 and Python ints int32/int64 (JAX's default integer), like
+    ``torch.tensor``; float64 numpy data stays float64 only when JAX runs with x64 enabled.
+    Arrays are never weakly typed, so a program is never compiled twice for the same shape.
+    """
+    if isinstance(data, Variable):
+        data = data._concrete()
+    if isinstance(data, jax.Array) and dtype is None and not data.weak_type:
+        return data
+    host = np.asarray(data) if not isinstance(data, jax.Array) else data
+    if dtype is None:
+        if host.dtype == np.float64 and not isinstance(data, (np.ndarray, jax.Array)):
+            dtype = np.float32  # Python floats are float32 in PyTorch
+        else:
+            dtype = host.dtype
+    target = _canonical_dtype(dtype)
+    if isinstance(host, np.ndarray):
+        return jax.device_put(host.astype(target, copy=False))
+    return lax.convert_element_type(host, target)
+
+
+def _is_inexact(dtype) -> bool:
+    return np.dtype(dtype).kind in _INEXACT_KINDS or np.dtype(dtype) == jnp.bfloat16
+
+
+def _as_input(value):
+    """What a node stores for one positional argument."""
+    if isinstance(value, Variable):
+        if value._node is not None:
+            return (value._node, value._index)
+        wants_grad = value.requires_grad and _graph.is_grad_enabled()
+        return Leaf(value._value, value if wants_grad else None)
+    if value is None or isinstance(value, _SCALAR_TYPES):
+        return value
+    if isinstance(value, (np.ndarray, jax.Array, np.generic)):
+        return Leaf(value if not isinstance(value, np.generic) else np.asarray(value))
+    if isinstance(value, (list, tuple)):
+        return Leaf(_to_array(value))
+    raise TypeError(f"cannot use a {type(value).__name__} as an operand of a rustorch operation")
+
+
+def _input_requires_grad(stored) -> bool:
+    if isinstance(stored, Leaf):
+        return stored.var is not None
+    if isinstance(stored, tuple):
+        return stored[0].requires_grad
+    return False
+
+
+def apply(op, *inputs, **static):
+    """Record ``op(*inputs, **static)`` and return its output Variable(s), without computing.
+
+    ``inputs`` may be Variables, arrays, Python scalars or None; ``static`` values must be
+    hashable (they are part of the compiled program's cache key). Ops that return a tuple give
+    a tuple of Variables.
+    """
+    stored = tuple(_as_input(v) for v in inputs)
+    static_items = tuple(sorted(static.items()))
+    avals, multi = _graph.infer_avals(op, static_items, stored)
+    requires_grad = _graph.is_grad_enabled() and any(_input_requires_grad(s) for s in stored)
+    node = Node(op, static_items, stored, avals, multi, requires_grad)
+    outs = []
+    for index, aval in enumerate(avals):
+        var = Variable.__new__(Variable)
+        var._init_pending(node, index, aval, requires_grad and _is_inexact(aval.dtype))
+        node.outputs[index] = weakref.ref(var)
+        outs.append(var)
+    return tuple(outs) if multi else outs[0]
+
+
+# ----------------------------------------------------------------------------- small ops
+# Module-level functions, so that they are stable (hashable) parts of a program's cache key.
+
+def _astype(x, *, dtype):
+    return lax.convert_element_type(x, dtype)
+
+
+def _getitem(x, *index_arrays, spec):
+    arrays = iter(index_arrays)
+    index = []
+    for kind, value in spec:
+        if kind == "a":
+            index.append(next(arrays))
+        elif kind == "s":
+            index.append(slice(*value))
+        else:
+            index.append(value)
+    return x[tuple(index)]
+
+
+def _setitem(x, value, *index_arrays, spec):
+    arrays = iter(index_arrays)
+    index = []
+    for kind, item in spec:
+        if kind == "a":
+            index.append(next(arrays))
+        elif kind == "s":
+            index.append(slice(*item))
+        else:
+            index.append(item)
+    return x.at[tuple(index)].set(jnp.asarray(value, dtype=x.dtype) if not hasattr(value, "dtype") else value.astype(x.dtype))
+
+
+def _max_dim(x, *, axis, keepdims):
+    return jnp.max(x, axis=axis, keepdims=keepdims), jnp.argmax(x, axis=axis, keepdims=keepdims)
+
+
+def _min_dim(x, *, axis, keepdims):
+    return jnp.min(x, axis=axis, keepdims=keepdims), jnp.argmin(x, axis=axis, keepdims=keepdims)
+
+
+def _mean(x, *, axis, keepdims):
+    return jnp.mean(x, axis=axis, keepdims=keepdims)
+
+
+def _var(x, *, axis, correction, keepdims):
+    return jnp.var(x, axis=axis, ddof=correction, keepdims=keepdims)
+
+
+def _relu(x):
+    return jnp.maximum(x, jnp.zeros((), x.dtype))
+
+
+def _softmax(x, *, axis):
+    return jax.nn.softmax(x, axis=axis)
+
+
+def _log_softmax(x, *, axis):
+    return jax.nn.log_softmax(x, axis=axis)
+
+
+def _flatten(x, *, start_dim, end_dim):
+    shape = x.shape
+    ndim = len(shape)
+    if ndim == 0:
+        return jnp.reshape(x, (1,))
+    start = start_dim % ndim
+    end = end_dim % ndim
+    return jnp.reshape(x, shape[:start] + (-1,) + shape[end + 1:])
+
+
+def _clamp(x, lo, hi):
+    if lo is not None:
+        x = jnp.maximum(x, jnp.asarray(lo, x.dtype))
+    if hi is not None:
+        x = jnp.minimum(x, jnp.asarray(hi, x.dtype))
+    return x
+
+
+def _stop_gradient(x):
+    return lax.stop_gradient(x)
+
+
+def _normalize_dim(dim, ndim, name="dim"):
+    if dim is None:
+        return None
+    if isinstance(dim, (list, tuple)):
+        return tuple(_normalize_dim(d, ndim, name) for d in dim)
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{name} must be an int or a tuple of ints, got {dim!r}")
+    size = max(ndim, 1)
+    if not -size <= dim < size:
+        raise IndexError(
+            f"Dimension out of range (expected to be in range of [{-size}, {size - 1}], but got {dim})"
+        )
+    return int(dim) % size
+
+
+def _index_spec(index, ndim):
+    if not isinstance(index, tuple):
+        index = (index,)
+    spec = []
+    arrays = []
+    for item in index:
+        if isinstance(item, slice):
+            spec.append(("s", (item.start, item.stop, item.step)))
+        elif item is None or item is Ellipsis or (isinstance(item, (int, np.integer)) and not isinstance(item, bool)):
+            spec.append(("c", item if not isinstance(item, np.integer) else int(item)))
+        elif isinstance(item, (Variable, np.ndarray, jax.Array, list, bool)):
+            spec.append(("a", None))
+            arrays.append(item if not isinstance(item, (list, bool)) else np.asarray(item))
+        else:
+            raise TypeError(f"unsupported index {item!r} of type {type(item).__name__}")
+    return tuple(spec), arrays
+
+
+MaxResult = namedtuple("MaxResult", ["values", "indices"])
+
+
+def _dims_from_args(args):
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+class Variable:
+    """A tensor in the PyTorch sense: data, ``requires_grad``, ``grad`` and recorded history.
+
+    ``Variable(data, requires_grad=False)`` wraps ``data`` (a Variable, a numpy or JAX array,
+    or nested Python numbers; see :func:`tensor` for dtype rules). Arithmetic, comparison,
+    indexing, reduction and shape methods behave as ``torch.Tensor``'s. Operations are recorded
+    and computed lazily, in one compiled program per graph structure; reading a value
+    (``item()``, ``numpy()``, ``tolist()``, ``float()``, printing, ``bool()``) computes it.
+
+    Raises:
+        RuntimeError: ``requires_grad=True`` on an integer or boolean tensor, as PyTorch.
+    """
+
+    __slots__ = ("_value", "_node", "_index", "_aval", "requires_grad", "grad", "_is_param", "__weakref__")
+    __array_priority__ = 1000  # numpy defers ``ndarray op Variable`` to our reflected operators
+
+    def __init__(self, data=None, requires_grad: bool = False):
+        if data is None:
+            data = np.zeros((0,), np.float32)
+        value = _to_array(data)
+        self._init_concrete(value, requires_grad)
+
+    def _init_concrete(self, value, requires_grad):
+        if requires_grad and not _is_inexact(value.dtype):
+            raise RuntimeError(
+                f"Only Tensors of floating point dtype can require gradients, got {np.dtype(value.dtype)}"
+            )
+        self._value = value
+        self._node = None
+        self._index = 0
+        self._aval = _graph.Aval(tuple(value.shape), np.dtype(value.dtype))
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self._is_param = False
+
+    def _init_pending(self, node, index, aval, requires_grad):
+        self._value = None
+        self._node = node
+        self._index = index
+        self._aval = aval
+        self.requires_grad = requires_grad
+        self.grad = None
+        self._is_param = False
+
+    @classmethod
+    def _wrap(cls, value, requires_grad=False):
+        var = cls.__new__(cls)
+        var._init_concrete(value, requires_grad)
+        return var
+
+    # -------------------------------------------------------------- values and metadata
+    def _concrete(self):
+        if self._value is None:
+            _graph.materialize(self)
+        return self._value
+
+    @property
+    def data(self) -> "Variable":
+        """The value without history (``requires_grad=False``), as ``tensor.data``."""
+        return Variable._wrap(self._concrete())
+
+    @data.setter
+    def data(self, value) -> None:
+        self._assign(_to_array(value, self.dtype))
+
+    def _assign(self, array) -> None:
+        """Replace the value in place (keeps identity, drops history): optimizer steps, loads."""
+        if tuple(array.shape) != self.shape:
+            raise RuntimeError(
+                f"cannot assign a value of shape {tuple(array.shape)} to a tensor of shape {self.shape}"
+            )
+        self._value = array
+        self._node = None
+        self._aval = _graph.Aval(tuple(array.shape), np.dtype(array.dtype))
+
+    @property
+    def shape(self) -> tuple:
+        """The shape, a tuple of ints (PyTorch's ``torch.Size`` is a tuple too)."""
+        return self._aval.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The element type, a numpy dtype (``rustorch.float32`` is ``numpy.float32``)."""
+        return self._aval.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self._aval.shape)
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for Variables created by the user (not results of recorded operations)."""
+        return self._node is None
+
+    @property
+    def device(self):
+        """The JAX device holding the value (computes it when pending)."""
+        return next(iter(self._concrete().devices()))
+
+    def size(self, dim=None):
+        """The shape, or one dimension of it."""
+        if dim is None:
+            return self.shape
+        return self.shape[_normalize_dim(dim, self.ndim)]
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def numel(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    def numpy(self) -> np.ndarray:
+        """The value as a numpy array (raises if the Variable requires grad, as PyTorch)."""
+        if self.requires_grad and _graph.is_grad_enabled():
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
+            )
+        return np.asarray(self._concrete())
+
+    def item(self):
+        """The single value as a Python number (computes the graph if pending)."""
+        value = self._concrete()
+        if value.size != 1:
+            raise RuntimeError(
+                f"a Tensor with {value.size} elements cannot be converted to Scalar"
+            )
+        return np.asarray(value).reshape(()).item()
+
+    def tolist(self):
+        return np.asarray(self._concrete()).tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        array = np.asarray(self._concrete())
+        return array if dtype is None else array.astype(dtype)
+
+    def __jax_array__(self):
+        return self._concrete()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if np.dtype(self.dtype).kind not in "iub":
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __bool__(self):
+        value = self._concrete()
+        if value.size != 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with {value.size} values is ambiguous"
+            )
+        return bool(np.asarray(value).reshape(()))
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        body = np.array2string(
+            np.asarray(self._concrete()), separator=", ", prefix="tensor(", precision=4,
+            threshold=1000, edgeitems=3,
+        )
+        extras = []
+        if self.dtype not in (np.dtype(np.float32), np.dtype(np.int32), np.dtype(np.bool_)) or self.numel() == 0:
+            extras.append(f"dtype=rustorch.{self.dtype.name}")
+        if self._node is not None and self.requires_grad:
+            extras.append(f"grad_fn=<{getattr(self._node.op, '__name__', 'op')}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    __str__ = __repr__
+
+    # ------------------------------------------------------------------------ autograd
+    def requires_grad_(self, requires_grad: bool = True) -> "Variable":
+        """Set ``requires_grad`` on a leaf in place; returns ``self``."""
+        if not self.is_leaf and not requires_grad:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. Use detach() instead."
+            )
+        if requires_grad and not _is_inexact(self.dtype):
+            raise RuntimeError("Only Tensors of floating point dtype can require gradients")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def detach(self) -> "Variable":
+        """A Variable with the same value and no history (``requires_grad=False``)."""
+        if self._node is None:
+            return Variable._wrap(self._value)
+        with _graph.no_grad():
+            return apply(_stop_gradient, self)
+
+    def backward(self, gradient=None, retain_graph=None) -> None:
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+        As ``torch.Tensor.backward``: gradients add up across calls until ``zero_grad()``;
+        a non-scalar needs ``gradient`` (the vector in the vector-Jacobian product); the graph
+        is freed afterwards unless ``retain_graph=True``. Leaves that took no part keep
+        ``grad=None``. The forward values, the gradients and any pending BatchNorm statistics
+        are computed by one compiled program.
+
+        Raises:
+            RuntimeError: the Variable does not require grad, is not a scalar and no
+                ``gradient`` was given, or its graph was already freed by a backward().
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "element 0 of tensors does not require grad and does not have a grad_fn"
+            )
+        cotangent = None
+        if gradient is not None:
+            cotangent = _to_array(gradient, self.dtype)
+            if tuple(cotangent.shape) != self.shape:
+                raise RuntimeError(
+                    f"Mismatch in shape: grad_output[0] has a shape of {tuple(cotangent.shape)} "
+                    f"and output[0] has a shape of {self.shape}."
+                )
+        elif self.numel() != 1:
+            raise RuntimeError(
+                f"grad can be implicitly created only for scalar outputs (this output has shape "
+                f"{self.shape}); pass gradient= with the output's shape, or reduce it first (e.g. .sum())"
+            )
+        if self._node is None:  # a leaf: d(self)/d(self) is the cotangent itself
+            grads = [(self, cotangent if cotangent is not None else jnp.ones(self.shape, self.dtype))]
+        else:
+            grads = _graph.evaluate([self], grad_root=self, cotangent=cotangent, retain_graph=bool(retain_graph))
+        for var, grad in grads:
+            if var.grad is None:
+                var.grad = Variable._wrap(grad)
+            else:
+                var.grad = Variable._wrap(var.grad._concrete() + grad)
+
+    # ---------------------------------------------------------------------- arithmetic
+    def __add__(self, other):
+        return apply(jnp.add, self, other)
+
+    def __radd__(self, other):
+        return apply(jnp.add, other, self)
+
+    def __sub__(self, other):
+        return apply(jnp.subtract, self, other)
+
+    def __rsub__(self, other):
+        return apply(jnp.subtract, other, self)
+
+    def __mul__(self, other):
+        return apply(jnp.multiply, self, other)
+
+    def __rmul__(self, other):
+        return apply(jnp.multiply, other, self)
+
+    def __truediv__(self, other):
+        return apply(jnp.true_divide, self, other)
+
+    def __rtruediv__(self, other):
+        return apply(jnp.true_divide, other, self)
+
+    def __floordiv__(self, other):
+        return apply(jnp.floor_divide, self, other)
+
+    def __mod__(self, other):
+        return apply(jnp.remainder, self, other)
+
+    def __pow__(self, other):
+        return apply(jnp.power, self, other)
+
+    def __rpow__(self, other):
+        return apply(jnp.power, other, self)
+
+    def __matmul__(self, other):
+        return apply(jnp.matmul, self, other)
+
+    def __rmatmul__(self, other):
+        return apply(jnp.matmul, other, self)
+
+    def __neg__(self):
+        return apply(jnp.negative, self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return apply(jnp.abs, self)
+
+    def __invert__(self):
+        return apply(jnp.invert, self)
+
+    def __and__(self, other):
+        return apply(jnp.bitwise_and, self, other)
+
+    def __or__(self, other):
+        return apply(jnp.bitwise_or, self, other)
+
+    def __xor__(self, other):
+        return apply(jnp.bitwise_xor, self, other)
+
+    def __eq__(self, other):
+        return apply(jnp.equal, self, other)
+
+    def __ne__(self, other):
+        return apply(jnp.not_equal, self, other)
+
+    def __lt__(self, other):
+        return apply(jnp.less, self, other)
+
+    def __le__(self, other):
+        return apply(jnp.less_equal, self, other)
+
+    def __gt__(self, other):
+        return apply(jnp.greater, self, other)
+
+    def __ge__(self, other):
+        return apply(jnp.greater_equal, self, other)
+
+    add = __add__
+    sub = __sub__
+    mul = __mul__
+    div = __truediv__
+    matmul = __matmul__
+    pow = __pow__
+    eq = __eq__
+    ne = __ne__
+    lt = __lt__
+    le = __le__
+    gt = __gt__
+    ge = __ge__
+    neg = __neg__
+    abs = __abs__
+
+    # ------------------------------------------------------------------- elementwise
+    def exp(self):
+        return apply(jnp.exp, self)
+
+    def log(self):
+        return apply(jnp.log, self)
+
+    def sqrt(self):
+        return apply(jnp.sqrt, self)
+
+    def sin(self):
+        return apply(jnp.sin, self)
+
+    def cos(self):
+        return apply(jnp.cos, self)
+
+    def tanh(self):
+        return apply(jnp.tanh, self)
+
+    def sigmoid(self):
+        return apply(jax.nn.sigmoid, self)
+
+    def relu(self):
+        return apply(_relu, self)
+
+    def clamp(self, min=None, max=None):
+        """``torch.clamp``: elementwise limits (either may be None)."""
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of min and max must be given")
+        return apply(_clamp, self, min, max)
+
+    clip = clamp
+
+    def softmax(self, dim):
+        return apply(_softmax, self, axis=_normalize_dim(dim, self.ndim))
+
+    def log_softmax(self, dim):
+        return apply(_log_softmax, self, axis=_normalize_dim(dim, self.ndim))
+
+    # -------------------------------------------------------------------- reductions
+    def sum(self, dim=None, keepdim=False):
+        return apply(jnp.sum, self, axis=_normalize_dim(dim, self.ndim), keepdims=keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        if not _is_inexact(self.dtype):
+            raise RuntimeError(
+                f"mean(): could not infer output dtype. Input dtype must be either a floating point "
+                f"or complex dtype. Got: {self.dtype}; call .float() first"
+            )
+        return apply(_mean, self, axis=_normalize_dim(dim, self.ndim), keepdims=keepdim)
+
+    def var(self, dim=None, unbiased=True, keepdim=False):
+        return apply(_var, self, axis=_normalize_dim(dim, self.ndim), correction=int(unbiased), keepdims=keepdim)
+
+    def std(self, dim=None, unbiased=True, keepdim=False):
+        return self.var(dim, unbiased, keepdim).sqrt()
+
+    def max(self, dim=None, keepdim=False):
+        """Largest value; with ``dim`` a ``(values, indices)`` named tuple, as PyTorch."""
+        if dim is None:
+            return apply(jnp.max, self)
+        return MaxResult(*apply(_max_dim, self, axis=_normalize_dim(dim, self.ndim), keepdims=keepdim))
+
+    def min(self, dim=None, keepdim=False):
+        if dim is None:
+            return apply(jnp.min, self)
+        return MaxResult(*apply(_min_dim, self, axis=_normalize_dim(dim, self.ndim), keepdims=keepdim))
+
+    def argmax(self, dim=None, keepdim=False):
+        """Index of the first largest value (over the flattened tensor when ``dim`` is None)."""
+        return apply(jnp.argmax, self, axis=_normalize_dim(dim, self.ndim), keepdims=keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        return apply(jnp.argmin, self, axis=_normalize_dim(dim, self.ndim), keepdims=keepdim)
+
+    # ------------------------------------------------------------------------- shape
+    def reshape(self, *shape):
+        shape = _dims_from_args(shape)
+        if sum(1 for s in shape if s == -1) > 1:
+            raise RuntimeError("only one dimension can be inferred")
+        known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
+        if (-1 not in shape and known != self.numel()) or (-1 in shape and (known == 0 or self.numel() % known)):
+            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {self.numel()}")
+        return apply(jnp.reshape, self, shape=tuple(int(s) for s in shape))
+
+    view = reshape
+
+    def view_as(self, other):
+        return self.reshape(other.shape)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        """``torch.flatten``: merge dims ``start_dim..end_dim`` (default: all) into one."""
+        if self.ndim == 0:
+            return self.reshape(1)
+        start = _normalize_dim(start_dim, self.ndim, "start_dim")
+        end = _normalize_dim(end_dim, self.ndim, "end_dim")
+        if start > end:
+            raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+        return apply(_flatten, self, start_dim=start, end_dim=end)
+
+    def permute(self, *dims):
+        dims = tuple(_normalize_dim(d, self.ndim) for d in _dims_from_args(dims))
+        if sorted(dims) != list(range(self.ndim)):
+            raise RuntimeError(f"permute(): dims {dims} are not a permutation of {self.ndim} dims")
+        return apply(jnp.transpose, self, axes=dims)
+
+    def transpose(self, dim0, dim1):
+        axes = list(range(self.ndim))
+        a, b = _normalize_dim(dim0, self.ndim), _normalize_dim(dim1, self.ndim)
+        axes[a], axes[b] = axes[b], axes[a]
+        return apply(jnp.transpose, self, axes=tuple(axes))
+
+    def t(self):
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+        return self if self.ndim < 2 else self.transpose(0, 1)
+
+    @property
+    def T(self):
+        return apply(jnp.transpose, self, axes=tuple(reversed(range(self.ndim))))
+
+    def squeeze(self, dim=None):
+        if dim is None:
+            return apply(jnp.squeeze, self, axis=None)
+        d = _normalize_dim(dim, self.ndim)
+        return self if self.shape[d] != 1 else apply(jnp.squeeze, self, axis=d)
+
+    def unsqueeze(self, dim):
+        return apply(jnp.expand_dims, self, axis=_normalize_dim(dim, self.ndim + 1))
+
+    def expand(self, *sizes):
+        sizes = _dims_from_args(sizes)
+        offset = len(sizes) - self.ndim
+        target = tuple(self.shape[i - offset] if s == -1 else s for i, s in enumerate(sizes))
+        return apply(jnp.broadcast_to, self, shape=target)
+
+    def contiguous(self):
+        return self
+
+    def __getitem__(self, index):
+        spec, arrays = _index_spec(index, self.ndim)
+        return apply(_getitem, self, *arrays, spec=spec)
+
+    def __setitem__(self, index, value):
+        """In-place assignment, recorded as ``x.at[index].set(value)`` on this Variable."""
+        if self.is_leaf and self.requires_grad and _graph.is_grad_enabled():
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place operation."
+            )
+        spec, arrays = _index_spec(index, self.ndim)
+        result = apply(_setitem, self, value, *arrays, spec=spec)
+        self._value, self._node, self._index, self._aval = result._value, result._node, result._index, result._aval
+        self.requires_grad = result.requires_grad
+        self._node.outputs[self._index] = weakref.ref(self)
+
+    # ------------------------------------------------------------------------- dtype
+    def to(self, *args, **kwargs):
+        """Convert the dtype (``to(rustorch.float32)``); device arguments are accepted and
+        ignored, because JAX decides placement (``'cpu'``, ``'cuda'``, a ``jax.Device``)."""
+        dtype = kwargs.get("dtype")
+        for arg in args:
+            if isinstance(arg, Variable):
+                dtype = arg.dtype
+            elif not isinstance(arg, str) and not hasattr(arg, "platform"):
+                dtype = arg
+        if dtype is None:
+            return self
+        dtype = _canonical_dtype(dtype)
+        if dtype == self.dtype:
+            return self
+        return apply(_astype, self, dtype=dtype)
+
+    def type(self, dtype):
+        return self.to(dtype)
+
+    def float(self):
+        return self.to(np.float32)
+
+    def double(self):
+        return self.to(np.float64)
+
+    def half(self):
+        return self.to(np.float16)
+
+    def long(self):
+        return self.to(np.int64)
+
+    def int(self):
+        return self.to(np.int32)
+
+    def bool(self):
+        return self.to(np.bool_)
+
+    def cpu(self):
+        return self
+
+    # ------------------------------------------------------------------- in-place (no grad)
+    def copy_(self, src) -> "Variable":
+        """Overwrite the value with ``src`` (same shape), as ``tensor.copy_`` under no_grad."""
+        self._assign(_to_array(src, self.dtype).reshape(self.shape) if not isinstance(src, Variable)
+                     else lax.convert_element_type(src._concrete(), self.dtype))
+        return self
+
+    def zero_(self) -> "Variable":
+        self._assign(jnp.zeros(self.shape, self.dtype))
+        return self
+
+    def fill_(self, value) -> "Variable":
+        self._assign(jnp.full(self.shape, value, self.dtype))
+        return self
+
+
+Tensor = Variable
+
+
+def tensor(data, dtype=None, requires_grad: bool = False) -> Variable:
+    """Create a Variable holding a copy of ``data``, as ``torch.tensor``.
+
+    Args:
+        data: nested Python numbers, a numpy or JAX array, or a Variable.
+        dtype: the element type (default: inferred; Python floats give float32, float64
+            numpy arrays stay float64 only with JAX's x64 mode, integers become JAX's default
+            integer, int32 unless x64 is on).
+        requires_grad: record operations for ``backward()`` (floating dtypes only).
+
+    Raises:
+        RuntimeError: ``requires_grad=True`` with an integer or boolean dtype.
+    """
+    return Variable._wrap(_to_array(data, dtype), requires_grad)
