@@ -1,4 +1,9 @@
-"""rustorch.stateful: the PyTorch-style facade over :mod:`rustorch.functional`."""
+"""rustorch.stateful: the PyTorch-style facade over :mod:`rustorch.functional`.
+
+Variables record operations; one compiled XLA program computes a whole step when a value is
+needed (see :mod:`rustorch.stateful._graph`).
+"""
+from . import _nn_functional as nn_functional
 from ._graph import (
     clear_cache,
     compile_count,
@@ -9,5 +14,32 @@ from ._graph import (
     no_grad,
     set_grad_enabled,
 )
+from ._layers import (
+    ELU,
+    GELU,
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    Dropout,
+    Flatten,
+    Hardtanh,
+    Identity,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    MaxPool2d,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+    Unflatten,
+)
+from ._losses import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from ._module import IncompatibleKeys, Module, ModuleDict, ModuleList, Parameter, Sequential
 from ._random import Generator, initial_seed, manual_seed
 from ._variable import Tensor, Variable, tensor
+from ._optim import SGD, Adam, AdamW, Optimizer

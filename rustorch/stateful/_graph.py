@@ -217,6 +217,11 @@ def compile_count() -> int:
     return _stats.compiles
 
 
+def count_compile() -> None:
+    """Called at trace time by every jitted function of the facade (programs, optimizer steps)."""
+    _stats.compiles += 1
+
+
 def evaluation_count() -> int:
     """How many graph evaluations (program runs) the facade has made in this process."""
     return _stats.evaluations
@@ -306,12 +311,13 @@ def _build_program(structure, outputs, diff_positions, root, with_cotangent):
     """One pure function of the leaves, jitted; traced exactly once per cache key."""
 
     def forward_only(leaves):
-        _stats.compiles += 1
+        count_compile()
         results = _interpret(structure, leaves)
         return tuple(results[n][i] for n, i in outputs)
 
     def forward_backward(leaves, cotangent):
-        _stats.compiles += 1
+        count_compile()
+
         def f(diff_leaves):
             merged = list(leaves)
             for position, value in zip(diff_positions, diff_leaves):

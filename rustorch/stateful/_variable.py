@@ -58,7 +58,7 @@ def _is_inexact(dtype) -> bool:
 def _as_input(value):
     """What a node stores for one positional argument."""
     if isinstance(value, Variable):
-        if value._node is not None:
+        if value._node is not None and (value._value is None or value.requires_grad):
             return (value._node, value._index)
         wants_grad = value.requires_grad and _graph.is_grad_enabled()
         return Leaf(value._value, value if wants_grad else None)

@@ -1,0 +1,31 @@
+"""``rustorch.nn.functional``: functional ops on rustorch Variables, as ``torch.nn.functional``.
+
+For pure functions on JAX arrays (to use inside your own ``jax.jit``), see
+:mod:`rustorch.functional`.
+"""
+from ..stateful._nn_functional import (
+    adaptive_avg_pool2d,
+    avg_pool2d,
+    batch_norm,
+    binary_cross_entropy_with_logits,
+    conv2d,
+    cross_entropy,
+    elu,
+    flatten,
+    gelu,
+    hardtanh,
+    l1_loss,
+    leaky_relu,
+    linear,
+    log_softmax,
+    max_pool2d,
+    mse_loss,
+    nll_loss,
+    relu,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    tanh,
+)
+from ..stateful._layers import dropout

@@ -1,0 +1,468 @@
+"""PyTorch's layers as :class:`Module`s that record ``rustorch.functional`` ops.
+
+Each layer checks its input's rank and channel count at call time (shapes are known when the
+op is recorded) and names itself, what it expected and what it got. Initialisation follows
+PyTorch's ``reset_parameters`` with keys from the default generator (``rustorch.manual_seed``).
+"""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import functional as F
+from . import _graph, _random
+from ._module import Module, Parameter
+from ._variable import Variable, _canonical_dtype, apply
+
+
+def _pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _static(value):
+    """A hashable form of a configuration value (lists become tuples)."""
+    if isinstance(value, list):
+        return tuple(_static(v) for v in value)
+    return value
+
+
+def _dtype(dtype):
+    return np.dtype(np.float32) if dtype is None else _canonical_dtype(dtype)
+
+
+def _expect(layer, input, ranks, description):
+    """Raise a ValueError naming ``layer`` unless ``input`` is a Variable of one of ``ranks``."""
+    if not isinstance(input, Variable):
+        raise TypeError(f"{layer!r}: expected a rustorch tensor as input, got {type(input).__name__}")
+    if input.ndim not in ranks:
+        want = " or ".join(f"{r}-D" for r in ranks)
+        raise ValueError(
+            f"{layer!r}: expected {want} input ({description}), got {input.ndim}-D input of shape {input.shape}"
+        )
+
+
+def _expect_size(layer, input, dim, size, description):
+    if input.shape[dim] != size:
+        raise ValueError(
+            f"{layer!r}: expected input with {size} {description} (dimension {dim}), "
+            f"got input of shape {input.shape}"
+        )
+
+
+# ---------------------------------------------------------------------------- linear / conv
+
+class Identity(Module):
+    """Returns its input unchanged, as ``torch.nn.Identity``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, input):
+        return input
+
+
+class Linear(Module):
+    """``y = x W^T + b``, as ``torch.nn.Linear(in_features, out_features, bias=True)``.
+
+    ``weight`` is ``[out_features, in_features]``; both weight and bias start from
+    ``U(±1/sqrt(in_features))`` (PyTorch's kaiming-uniform with ``a=sqrt(5)``).
+
+    Raises:
+        ValueError: the input's last dimension is not ``in_features``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        weight, bias_value = F.linear_init(
+            _random.default_generator.next_key(), in_features, out_features, bias, _dtype(dtype)
+        )
+        self.weight = Parameter._wrap(weight)
+        self.bias = Parameter._wrap(bias_value) if bias else None
+        if not bias:
+            self.register_parameter("bias", None)
+
+    def forward(self, input):
+        _expect(self, input, range(1, 64), "[*, in_features]")
+        _expect_size(self, input, -1, self.in_features, "features")
+        return apply(F.linear, input, self.weight, self.bias)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+_PAD_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _pad_spatial(x, *, pad_h, pad_w, mode):
+    widths = [(0, 0)] * (x.ndim - 2) + [(pad_h, pad_h), (pad_w, pad_w)]
+    return jnp.pad(x, widths, mode=mode)
+
+
+class Conv2d(Module):
+    """2-D convolution over NCHW input, as ``torch.nn.Conv2d``.
+
+    Args:
+        in_channels, out_channels: channel counts (both divisible by ``groups``).
+        kernel_size, stride (1), padding (0; an int, a pair, ``'same'`` or ``'valid'``),
+        dilation (1): an int or a pair each.
+        groups: blocked connections (default 1).
+        bias: learnable bias (default True).
+        padding_mode: ``'zeros'`` (default), ``'reflect'``, ``'replicate'`` or ``'circular'``.
+
+    ``weight`` is ``[out_channels, in_channels // groups, kH, kW]``, initialised as PyTorch.
+
+    Raises:
+        ValueError: bad channel/group counts at construction; at call time, an input that
+            is not 3-D/4-D or whose channel count is not ``in_channels``.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", dtype=None):
+        super().__init__()
+        if groups <= 0:
+            raise ValueError("groups must be a positive integer")
+        if in_channels % groups:
+            raise ValueError("in_channels must be divisible by groups")
+        if out_channels % groups:
+            raise ValueError("out_channels must be divisible by groups")
+        if padding_mode not in _PAD_MODES:
+            raise ValueError(
+                f"padding_mode must be one of {sorted(_PAD_MODES)}, got {padding_mode!r}"
+            )
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"Invalid padding string {padding!r}, should be one of ['valid', 'same']")
+            if padding == "same" and any(s != 1 for s in _pair(stride)):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = _pair(kernel_size)
+        self.stride = _pair(stride)
+        self.padding = padding if isinstance(padding, str) else _pair(padding)
+        self.dilation = _pair(dilation)
+        self.groups = groups
+        self.padding_mode = padding_mode
+        weight, bias_value = F.conv2d_init(
+            _random.default_generator.next_key(), in_channels, out_channels, self.kernel_size,
+            groups, bias, _dtype(dtype),
+        )
+        self.weight = Parameter._wrap(weight)
+        if bias:
+            self.bias = Parameter._wrap(bias_value)
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, input):
+        _expect(self, input, (3, 4), "[N, C, H, W] or unbatched [C, H, W]")
+        _expect_size(self, input, -3, self.in_channels, "channels")
+        padding = self.padding
+        if self.padding_mode != "zeros" and padding != "valid" and padding != (0, 0):
+            if padding == "same":
+                raise ValueError(f"{self!r}: padding='same' supports padding_mode='zeros' only")
+            input = apply(_pad_spatial, input, pad_h=padding[0], pad_w=padding[1],
+                          mode=_PAD_MODES[self.padding_mode])
+            padding = 0
+        return apply(F.conv2d, input, self.weight, self.bias, stride=self.stride, padding=padding,
+                     dilation=self.dilation, groups=self.groups)
+
+    def extra_repr(self):
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding not in ((0, 0), "valid"):
+            text += f", padding={self.padding!r}" if isinstance(self.padding, str) else f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode}"
+        return text
+
+
+# ------------------------------------------------------------------------------ batch norm
+
+def _batch_norm_train(x, weight, bias, running_mean, running_var, num_batches_tracked, *, momentum, eps):
+    state = F.BatchNormState(running_mean, running_var, num_batches_tracked)
+    y, new = F.batch_norm(x, weight, bias, state, training=True, momentum=momentum, eps=eps)
+    return y, new.running_mean, new.running_var, new.num_batches_tracked
+
+
+def _batch_norm_eval(x, weight, bias, running_mean, running_var, num_batches_tracked, *, eps):
+    state = F.BatchNormState(running_mean, running_var, num_batches_tracked)
+    y, _ = F.batch_norm(x, weight, bias, state, training=False, eps=eps)
+    return y
+
+
+def _batch_norm_stateless(x, weight, bias, *, eps):
+    y, _ = F.batch_norm(x, weight, bias, None, training=True, eps=eps)
+    return y
+
+
+class _BatchNorm(Module):
+    _ranks: tuple = ()
+    _layout = ""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, dtype=None):
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        dtype = _dtype(dtype)
+        if affine:
+            self.weight = Parameter._wrap(jnp.ones((num_features,), dtype))
+            self.bias = Parameter._wrap(jnp.zeros((num_features,), dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            state = F.BatchNormState.create(num_features, dtype)
+            self.register_buffer("running_mean", Variable._wrap(state.running_mean))
+            self.register_buffer("running_var", Variable._wrap(state.running_var))
+            self.register_buffer("num_batches_tracked", Variable._wrap(state.num_batches_tracked))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self) -> None:
+        """Running mean 0, running variance 1, ``num_batches_tracked`` 0."""
+        if self.track_running_stats:
+            state = F.BatchNormState.create(self.num_features, self.running_mean.dtype)
+            self._buffers["running_mean"] = Variable._wrap(state.running_mean)
+            self._buffers["running_var"] = Variable._wrap(state.running_var)
+            self._buffers["num_batches_tracked"] = Variable._wrap(state.num_batches_tracked)
+
+    def forward(self, input):
+        _expect(self, input, self._ranks, self._layout)
+        _expect_size(self, input, 1, self.num_features, "channels")
+        buffers = self._buffers
+        if self.running_mean is None:
+            return apply(_batch_norm_stateless, input, self.weight, self.bias, eps=self.eps)
+        state = (buffers["running_mean"], buffers["running_var"], buffers["num_batches_tracked"])
+        if not self.training:
+            return apply(_batch_norm_eval, input, self.weight, self.bias, *state, eps=self.eps)
+        y, mean, var, count = apply(
+            _batch_norm_train, input, self.weight, self.bias, *state, momentum=self.momentum, eps=self.eps
+        )
+        for name, value in (("running_mean", mean), ("running_var", var), ("num_batches_tracked", count)):
+            value.requires_grad = False  # buffers are state, never differentiated (as PyTorch)
+            buffers[name] = value
+            _graph.register_effect(value)
+        return y
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation over [N, C] or [N, C, L] input, as ``torch.nn.BatchNorm1d``.
+
+    Training normalises with the biased batch variance and updates
+    ``running = (1 - momentum) * running + momentum * batch`` with the *unbiased* variance
+    (``momentum=None``: cumulative average), incrementing ``num_batches_tracked``; eval mode
+    uses the running statistics. ``weight`` starts at ones, ``bias`` at zeros.
+    Arguments: ``num_features``, ``eps=1e-5``, ``momentum=0.1``, ``affine=True``,
+    ``track_running_stats=True``.
+
+    Raises:
+        ValueError: input that is not 2-D/3-D, with the wrong channel count, or (training) with
+            one value per channel.
+    """
+
+    _ranks = (2, 3)
+    _layout = "[N, C] or [N, C, L]"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation over [N, C, H, W] input, as ``torch.nn.BatchNorm2d``; the rules of
+    :class:`BatchNorm1d` apply per channel over N, H and W."""
+
+    _ranks = (4,)
+    _layout = "[N, C, H, W]"
+
+
+# ---------------------------------------------------------------------------------- dropout
+
+def _dropout_op(x, key, counter, *, p):
+    return F.dropout(x, p, key=jax.random.fold_in(key, counter), training=True)
+
+
+def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """``torch.nn.functional.dropout`` on a Variable, with a mask from the default generator."""
+    F._checks.check_probability("dropout", p)
+    if not training or p == 0:
+        return input
+    generator = _random.default_generator
+    return apply(_dropout_op, input, generator.key, generator.next_counter(), p=float(p))
+
+
+class Dropout(Module):
+    """Zero each element with probability ``p`` and scale the rest by ``1/(1-p)`` in training;
+    the identity in eval mode, as ``torch.nn.Dropout(p=0.5, inplace=False)``. Each call draws a
+    new mask from the default generator (``rustorch.manual_seed``) inside the compiled program.
+
+    Raises:
+        ValueError: ``p`` outside [0, 1].
+    """
+
+    def __init__(self, p: float = 0.5, inplace: bool = False):
+        super().__init__()
+        F._checks.check_probability("Dropout", p)
+        self.p = p
+        self.inplace = inplace
+
+    def forward(self, input):
+        return dropout(input, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+# ---------------------------------------------------------------------------------- pooling
+
+class MaxPool2d(Module):
+    """Max pooling over NCHW input, as ``torch.nn.MaxPool2d(kernel_size, stride=None,
+    padding=0, dilation=1, ceil_mode=False)``: stride defaults to the kernel size, padding is
+    -inf, and with ``ceil_mode`` the last window must start inside the input."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+        super().__init__()
+        if return_indices:
+            raise ValueError("MaxPool2d: return_indices=True is not supported; use return_indices=False")
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.dilation = dilation
+        self.ceil_mode = ceil_mode
+
+    def forward(self, input):
+        _expect(self, input, (3, 4), "[N, C, H, W] or unbatched [C, H, W]")
+        return apply(F.max_pool2d, input, kernel_size=_static(self.kernel_size), stride=_static(self.stride),
+                     padding=_static(self.padding), dilation=_static(self.dilation), ceil_mode=self.ceil_mode)
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class AvgPool2d(Module):
+    """Average pooling, as ``torch.nn.AvgPool2d(kernel_size, stride=None, padding=0,
+    ceil_mode=False, count_include_pad=True, divisor_override=None)``."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+        self.divisor_override = divisor_override
+
+    def forward(self, input):
+        _expect(self, input, (3, 4), "[N, C, H, W] or unbatched [C, H, W]")
+        return apply(F.avg_pool2d, input, kernel_size=_static(self.kernel_size), stride=_static(self.stride),
+                     padding=_static(self.padding), ceil_mode=self.ceil_mode,
+                     count_include_pad=self.count_include_pad, divisor_override=self.divisor_override)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed output size, as ``torch.nn.AdaptiveAvgPool2d(output_size)``."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, input):
+        _expect(self, input, (3, 4), "[N, C, H, W] or unbatched [C, H, W]")
+        return apply(F.adaptive_avg_pool2d, input, output_size=_static(self.output_size))
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class Flatten(Module):
+    """Merge dims ``start_dim..end_dim`` into one, as ``torch.nn.Flatten(start_dim=1, end_dim=-1)``."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim = start_dim
+        self.end_dim = end_dim
+
+    def forward(self, input):
+        return input.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split dimension ``dim`` into ``unflattened_size``, as ``torch.nn.Unflatten``."""
+
+    def __init__(self, dim: int, unflattened_size):
+        super().__init__()
+        self.dim = dim
+        self.unflattened_size = tuple(unflattened_size)
+
+    def forward(self, input):
+        dim = self.dim % input.ndim
+        return input.reshape(input.shape[:dim] + self.unflattened_size + input.shape[dim + 1:])
+
+
+# ------------------------------------------------------------------------------ activations
+
+def _activation(name, fn, doc, params=()):
+    """A Module class applying ``fn`` with the constructor arguments ``params`` as statics."""
+
+    def __init__(self, *args, **kwargs):
+        Module.__init__(self)
+        kwargs.pop("inplace", None)
+        values = dict(params)
+        names = [p for p, _ in params]
+        for key_name, value in zip(names, args):
+            values[key_name] = value
+        for key_name, value in kwargs.items():
+            if key_name not in values:
+                raise TypeError(f"{name}() got an unexpected keyword argument '{key_name}'")
+            values[key_name] = value
+        for key_name, value in values.items():
+            object.__setattr__(self, key_name, value)
+        object.__setattr__(self, "_static_args", tuple(values.items()))
+
+    def forward(self, input):
+        return apply(fn, input, **dict(self._static_args))
+
+    def extra_repr(self):
+        return ", ".join(f"{k}={v}" for k, v in self._static_args)
+
+    return type(name, (Module,), {"__init__": __init__, "forward": forward, "extra_repr": extra_repr,
+                                  "__doc__": doc, "__module__": __name__})
+
+
+ReLU = _activation("ReLU", F.relu, "``max(0, x)``, as ``torch.nn.ReLU(inplace=False)`` (gradient 0 at 0).")
+LeakyReLU = _activation("LeakyReLU", F.leaky_relu, "``torch.nn.LeakyReLU(negative_slope=0.01)``.",
+                        (("negative_slope", 0.01),))
+GELU = _activation("GELU", F.gelu, "``torch.nn.GELU(approximate='none')`` (exact erf form or 'tanh').",
+                   (("approximate", "none"),))
+Sigmoid = _activation("Sigmoid", F.sigmoid, "``1 / (1 + exp(-x))``, as ``torch.nn.Sigmoid``.")
+Tanh = _activation("Tanh", F.tanh, "``torch.nn.Tanh``.")
+ELU = _activation("ELU", F.elu, "``torch.nn.ELU(alpha=1.0)``.", (("alpha", 1.0),))
+SiLU = _activation("SiLU", F.silu, "``x * sigmoid(x)``, as ``torch.nn.SiLU``.")
+Softplus = _activation("Softplus", F.softplus, "``torch.nn.Softplus(beta=1.0, threshold=20.0)``.",
+                       (("beta", 1.0), ("threshold", 20.0)))
+Hardtanh = _activation("Hardtanh", F.hardtanh, "``torch.nn.Hardtanh(min_val=-1.0, max_val=1.0)``.",
+                       (("min_val", -1.0), ("max_val", 1.0)))
+Softmax = _activation("Softmax", F.softmax, "``torch.nn.Softmax(dim)`` (``dim`` required).", (("dim", None),))
+LogSoftmax = _activation("LogSoftmax", F.log_softmax, "``torch.nn.LogSoftmax(dim)`` (``dim`` required).",
+                         (("dim", None),))

@@ -1,0 +1,423 @@
+"""``Module`` and ``Parameter``: PyTorch's container model, attribute registration included."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterator, NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+
+from . import _graph
+from ._variable import Variable, _to_array
+
+
+class Parameter(Variable):
+    """A Variable that a :class:`Module` registers as a learnable parameter when assigned as
+    an attribute, as ``torch.nn.Parameter``. ``requires_grad`` defaults to True."""
+
+    __slots__ = ()
+
+    def __init__(self, data=None, requires_grad: bool = True):
+        super().__init__(data, requires_grad)
+        self._is_param = True
+
+    @classmethod
+    def _wrap(cls, value, requires_grad=True):
+        param = super()._wrap(value, requires_grad)
+        param._is_param = True
+        return param
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict(strict=False)`` could not match."""
+
+    missing_keys: list
+    unexpected_keys: list
+
+
+def _shape_text(shape) -> str:
+    return f"rustorch.Size({list(shape)})"
+
+
+class Module:
+    """Base class of every layer and model, as ``torch.nn.Module``.
+
+    Assigning a :class:`Parameter` or a Module to an attribute registers it;
+    :meth:`register_buffer` registers non-learnable state (BatchNorm's running statistics).
+    Subclasses define ``forward``; calling the module calls it. ``train()``/``eval()`` set
+    ``training`` on the module and every submodule.
+
+    Raises:
+        AttributeError: a Parameter or Module is assigned before ``super().__init__()``.
+    """
+
+    _version = 1
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # ------------------------------------------------------------------ registration
+    def __setattr__(self, name, value):
+        params = self.__dict__.get("_parameters")
+        if isinstance(value, Parameter):
+            if params is None:
+                raise AttributeError("cannot assign parameters before Module.__init__() call")
+            self._discard(name)
+            params[name] = value
+        elif isinstance(value, Module):
+            if params is None:
+                raise AttributeError("cannot assign module before Module.__init__() call")
+            self._discard(name)
+            self._modules[name] = value
+        elif params is not None and name in params:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as parameter '{name}' "
+                    "(rustorch.nn.Parameter or None expected)"
+                )
+            params[name] = None
+        elif params is not None and name in self._buffers:
+            if value is not None and not isinstance(value, Variable):
+                value = Variable(value)
+            self._buffers[name] = value
+        elif params is not None and name in self._modules and value is None:
+            self._modules[name] = None
+        else:
+            object.__setattr__(self, name, value)
+
+    def _discard(self, name):
+        for table in (self._parameters, self._buffers, self._modules):
+            table.pop(name, None)
+        self.__dict__.pop(name, None)
+
+    def __getattr__(self, name):
+        for table in ("_parameters", "_buffers", "_modules"):
+            entries = self.__dict__.get(table)
+            if entries is not None and name in entries:
+                return entries[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name):
+        for table in (self._parameters, self._buffers, self._modules):
+            if name in table:
+                del table[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param) -> None:
+        """Register ``param`` (a Parameter or None) under ``name``."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}'")
+        self._discard(name)
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
+        """Register non-learnable state; persistent buffers appear in ``state_dict()``."""
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign buffer before Module.__init__() call")
+        self._discard(name)
+        if tensor is not None and not isinstance(tensor, Variable):
+            tensor = Variable(tensor)
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
+            self._non_persistent_buffers.add(name)
+
+    def add_module(self, name: str, module) -> None:
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        self._discard(name)
+        self._modules[name] = module
+
+    register_module = add_module
+
+    # --------------------------------------------------------------------- traversal
+    def named_modules(self, memo=None, prefix: str = "") -> Iterator:
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, module in self._modules.items():
+            if module is not None:
+                yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator["Module"]:
+        for _, module in self.named_modules():
+            yield module
+
+    def named_children(self) -> Iterator:
+        seen = set()
+        for name, module in self._modules.items():
+            if module is not None and id(module) not in seen:
+                seen.add(id(module))
+                yield name, module
+
+    def children(self) -> Iterator["Module"]:
+        for _, module in self.named_children():
+            yield module
+
+    def _named_members(self, table: str, prefix: str, recurse: bool):
+        seen = set()
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for module_prefix, module in modules:
+            for name, value in getattr(module, table).items():
+                if value is None or id(value) in seen:
+                    continue
+                seen.add(id(value))
+                yield (f"{module_prefix}.{name}" if module_prefix else name), value
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator:
+        """``(name, Parameter)`` pairs, each parameter once, in registration order."""
+        return self._named_members("_parameters", prefix, recurse)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, param in self.named_parameters(recurse=recurse):
+            yield param
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator:
+        return self._named_members("_buffers", prefix, recurse)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Variable]:
+        for _, buffer in self.named_buffers(recurse=recurse):
+            yield buffer
+
+    # --------------------------------------------------------------------------- modes
+    def train(self, mode: bool = True) -> "Module":
+        """Set training mode on this module and every submodule; returns ``self``."""
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        for module in self.modules():
+            object.__setattr__(module, "training", mode)
+        return self
+
+    def eval(self) -> "Module":
+        """Evaluation mode: BatchNorm uses running statistics, Dropout is the identity."""
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        for param in self.parameters():
+            param.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset every parameter's ``grad`` (to None by default, as PyTorch)."""
+        for param in self.parameters():
+            if param.grad is not None:
+                param.grad = None if set_to_none else Variable._wrap(jnp.zeros_like(param.grad._concrete()))
+
+    def apply(self, fn) -> "Module":
+        """Call ``fn`` on every submodule (children first) and on ``self``; returns ``self``."""
+        for module in self.children():
+            module.apply(fn)
+        fn(self)
+        return self
+
+    # ---------------------------------------------------------------------- calling
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(  # abstract: every subclass defines forward
+            f"Module [{type(self).__name__}] is missing the required \"forward\" function"
+        )
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ----------------------------------------------------------------------- state
+    def _state_items(self):
+        for module_prefix, module in self.named_modules():
+            dot = f"{module_prefix}." if module_prefix else ""
+            for name, param in module._parameters.items():
+                if param is not None:
+                    yield dot + name, module, name, "param", param
+            for name, buffer in module._buffers.items():
+                if buffer is not None and name not in module._non_persistent_buffers:
+                    yield dot + name, module, name, "buffer", buffer
+
+    def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False) -> OrderedDict:
+        """Parameters and persistent buffers under PyTorch's key names (``conv1.weight``,
+        ``1.running_mean``, ``1.num_batches_tracked``), as an ordered dict of Variables.
+
+        Pending BatchNorm statistics are computed first (one program). Values are detached
+        unless ``keep_vars``.
+        """
+        items = list(self._state_items())
+        _graph.materialize(*(item[4] for item in items))
+        destination = OrderedDict() if destination is None else destination
+        for key, _, _, _, value in items:
+            destination[prefix + key] = value if keep_vars else Variable._wrap(value._value)
+        return destination
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy parameters and buffers from ``state_dict`` (values may be rustorch tensors,
+        JAX or numpy arrays), keeping each Parameter's identity, as PyTorch.
+
+        Raises:
+            RuntimeError: with ``strict``, any missing or unexpected key; always, a shape
+                mismatch. The message lists every problem, in PyTorch's wording.
+        """
+        own = {key: (module, name, kind, value) for key, module, name, kind, value in self._state_items()}
+        missing = [key for key in own if key not in state_dict]
+        unexpected = [key for key in state_dict if key not in own]
+        errors = []
+        updates = []
+        for key, (module, name, kind, current) in own.items():
+            if key not in state_dict:
+                continue
+            incoming = state_dict[key]
+            array = _to_array(incoming, current.dtype)
+            if tuple(array.shape) != current.shape:
+                errors.append(
+                    f"size mismatch for {key}: copying a param with shape {_shape_text(array.shape)} "
+                    f"from checkpoint, the shape in current model is {_shape_text(current.shape)}."
+                )
+                continue
+            updates.append((module, name, kind, current, array))
+        if strict:
+            if unexpected:
+                errors.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ". ")
+            if missing:
+                errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ")
+        if errors:
+            raise RuntimeError(
+                f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors)
+            )
+        for module, name, kind, current, array in updates:
+            if kind == "param":
+                current._assign(array)
+            else:
+                module._buffers[name] = Variable._wrap(array)
+        return IncompatibleKeys(missing, unexpected)
+
+    # ------------------------------------------------------------------------- repr
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self):
+        lines = []
+        extra = self.extra_repr()
+        if extra:
+            lines = extra.split("\n")
+        for name, module in self._modules.items():
+            text = repr(module).replace("\n", "\n  ")
+            lines.append(f"({name}): {text}")
+        main = type(self).__name__ + "("
+        if lines:
+            if len(lines) == 1 and not self._modules:
+                return main + lines[0] + ")"
+            return main + "\n  " + "\n  ".join(lines) + "\n)"
+        return main + ")"
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
+
+
+class Sequential(Module):
+    """Modules applied in order, as ``torch.nn.Sequential``; also accepts an OrderedDict.
+    Supports indexing (an int gives a module, a slice a Sequential), ``len`` and iteration."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            for name, module in modules[0].items():
+                self.add_module(name, module)
+        else:
+            for index, module in enumerate(modules):
+                self.add_module(str(index), module)
+
+    def __getitem__(self, index):
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            return Sequential(OrderedDict(items[index]))
+        if not -len(items) <= index < len(items):
+            raise IndexError(f"index {index} is out of range")
+        return items[index][1]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module) -> "Sequential":
+        self.add_module(str(len(self)), module)
+        return self
+
+    def forward(self, input):
+        for module in self._modules.values():
+            input = module(input)
+        return input
+
+
+class ModuleList(Module):
+    """A list of registered modules, as ``torch.nn.ModuleList`` (no ``forward`` of its own)."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        for module in modules or ():
+            self.append(module)
+
+    def __getitem__(self, index):
+        values = list(self._modules.values())
+        if isinstance(index, slice):
+            return ModuleList(values[index])
+        return values[index]
+
+    def __setitem__(self, index, module):
+        key = list(self._modules)[index]
+        self.add_module(key, module)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module) -> "ModuleList":
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules) -> "ModuleList":
+        for module in modules:
+            self.append(module)
+        return self
+
+
+class ModuleDict(Module):
+    """A dict of registered modules, as ``torch.nn.ModuleDict``."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        for name, module in (modules or {}).items():
+            self.add_module(name, module)
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        self.add_module(key, module)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
