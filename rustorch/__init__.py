@@ -1,4 +1,114 @@
-"""rustorch: PyTorch's API and numerics, compiled by JAX/XLA."""
-from . import functional
+"""rustorch: PyTorch's API and numerics, compiled by JAX/XLA.
+
+Two layers:
+
+* :mod:`rustorch.functional`: pure JAX functions (conv, pooling, batch norm with explicit state,
+  dropout with explicit keys, losses, initialisers, optimizers as ``init``/``update``) that
+  ``jax.jit``, ``jax.grad`` and ``jax.vmap`` compose with.
+* The PyTorch-style facade (this namespace, plus :mod:`rustorch.nn`, :mod:`rustorch.optim`):
+  ``Variable``/``tensor``, modules with ``train()``/``eval()``, ``loss.backward()``,
+  ``optimizer.step()``, ``state_dict()``, :func:`save`/:func:`load`. Operations are recorded and
+  each training step runs as one cached, compiled XLA program.
+"""
+import numpy as _np
+
+from . import functional, nn, optim
+from .nn import functional as _nn_functional
+from .stateful import (
+    ELU,
+    GELU,
+    SGD,
+    Adam,
+    AdamW,
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    BCEWithLogitsLoss,
+    Conv2d,
+    CrossEntropyLoss,
+    Dropout,
+    Flatten,
+    Generator,
+    Hardtanh,
+    Identity,
+    L1Loss,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    MaxPool2d,
+    Module,
+    ModuleDict,
+    ModuleList,
+    MSELoss,
+    NLLLoss,
+    Parameter,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+    Tensor,
+    Unflatten,
+    Variable,
+    clear_cache,
+    compile_count,
+    enable_grad,
+    evaluation_count,
+    explain_recompiles,
+    functional_model,
+    load_functional,
+    initial_seed,
+    is_grad_enabled,
+    manual_seed,
+    no_grad,
+    set_grad_enabled,
+    tensor,
+)
+from .stateful._tensor_functions import (
+    arange,
+    argmax,
+    cat,
+    exp,
+    flatten,
+    from_numpy,
+    full,
+    log,
+    matmul,
+    max,
+    mean,
+    ones,
+    ones_like,
+    rand,
+    randint,
+    randn,
+    relu,
+    sigmoid,
+    softmax,
+    log_softmax,
+    stack,
+    sum,
+    tanh,
+    where,
+    zeros,
+    zeros_like,
+)
+
+float32 = _np.dtype(_np.float32)
+float = float32
+float64 = _np.dtype(_np.float64)
+double = float64
+float16 = _np.dtype(_np.float16)
+half = float16
+int8 = _np.dtype(_np.int8)
+int16 = _np.dtype(_np.int16)
+int32 = _np.dtype(_np.int32)
+int = int32
+int64 = _np.dtype(_np.int64)
+long = int64
+uint8 = _np.dtype(_np.uint8)
+bool = _np.dtype(_np.bool_)
 
 __version__ = "0.1.0"

@@ -42,4 +42,5 @@ from ._losses import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLo
 from ._module import IncompatibleKeys, Module, ModuleDict, ModuleList, Parameter, Sequential
 from ._random import Generator, initial_seed, manual_seed
 from ._variable import Tensor, Variable, tensor
+from ._bridge import functional_model, load_functional
 from ._optim import SGD, Adam, AdamW, Optimizer

@@ -1,0 +1,53 @@
+"""rustorch.functional: pure JAX functions with PyTorch's layouts, defaults and numerics.
+
+Nothing here holds state or mutates anything: parameters, BatchNorm statistics, PRNG keys and
+optimizer state are explicit arguments and results, so every function composes with
+``jax.jit``, ``jax.grad`` and ``jax.vmap``. Inputs use PyTorch's layouts (NCHW images, OIHW
+convolution weights, ``[out, in]`` linear weights).
+"""
+
+# --- conv, pooling, linear, activations, shape ---
+from ._activations import (
+    elu,
+    gelu,
+    hardtanh,
+    leaky_relu,
+    log_softmax,
+    relu,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    tanh,
+)
+from ._conv import conv2d
+from ._linear import linear
+from ._pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from ._shape import flatten
+
+# --- batch norm, dropout, losses ---
+from ._batch_norm import BatchNormState, batch_norm
+from ._dropout import dropout
+from ._losses import (
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+)
+
+# --- initialisers, optimizers ---
+from ._adam import AdamHyperparams, AdamState, adam, adamw
+from ._init import (
+    calculate_gain,
+    conv2d_init,
+    fan_in_and_fan_out,
+    kaiming_normal,
+    kaiming_uniform,
+    linear_init,
+    uniform,
+    xavier_normal,
+    xavier_uniform,
+)
+from ._optimizer import Optimizer, with_hyperparams
+from ._sgd import SGDHyperparams, SGDState, sgd

@@ -1,0 +1,206 @@
+"""Batch normalisation with PyTorch's statistics, running-average rule and CPU numerics."""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class BatchNormState(NamedTuple):
+    """The buffers of a PyTorch ``BatchNorm`` layer, as an immutable pytree.
+
+    Fields:
+        running_mean: ``[C]``, PyTorch initialises it to zeros.
+        running_var: ``[C]``, PyTorch initialises it to ones. It holds the *unbiased* variance.
+        num_batches_tracked: int32 scalar counting training steps. PyTorch stores it as int64;
+            code that reads or writes PyTorch checkpoints casts it.
+    """
+
+    running_mean: jax.Array
+    running_var: jax.Array
+    num_batches_tracked: jax.Array
+
+    @classmethod
+    def create(cls, num_features: int, dtype=jnp.float32) -> "BatchNormState":
+        """Fresh buffers as PyTorch's ``reset_running_stats`` leaves them: zeros, ones and 0.
+
+        Raises ``ValueError`` unless ``num_features`` is a positive int, and ``TypeError`` unless
+        ``dtype`` is a floating dtype.
+        """
+        if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
+            raise ValueError(
+                f"BatchNormState.create: num_features must be a positive int, got {num_features!r}"
+            )
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(
+                f"BatchNormState.create: dtype must be a floating dtype such as jnp.float32, "
+                f"got {dtype!r}"
+            )
+        return cls(
+            running_mean=jnp.zeros((num_features,), dtype),
+            running_var=jnp.ones((num_features,), dtype),
+            num_batches_tracked=jnp.zeros((), jnp.int32),
+        )
+
+
+def _check_channels(name: str, value, num_channels: int, input_shape) -> None:
+    if value.ndim != 1 or value.shape[0] != num_channels:
+        raise ValueError(
+            f"batch_norm: {name} should be 1-D with {num_channels} elements (one per channel, "
+            f"dim 1 of the input of shape {tuple(input_shape)}), got shape {tuple(value.shape)}; "
+            f"create the layer with num_features={num_channels} or feed inputs with "
+            f"{value.shape[0] if value.ndim == 1 else '?'} channels"
+        )
+
+
+def _check_float(name: str, value) -> None:
+    if not jnp.issubdtype(value.dtype, jnp.floating):
+        raise TypeError(f"batch_norm: {name} must be a floating-point array, got dtype {value.dtype}")
+
+
+def _batch_stats(x: jax.Array, axes: tuple[int, ...], bshape: tuple[int, ...], n: int):
+    """Per-channel mean, biased variance and sum of squared deviations, two-pass.
+
+    PyTorch's CPU kernel accumulates the mean in double and rounds it to float once. A float32
+    sum followed by one correction pass (the mean of the residuals) reproduces that rounding
+    almost always; the variance is then the mean of squared deviations from that mean, as
+    PyTorch computes it.
+    """
+    mean = jnp.sum(x, axis=axes) / n
+    mean = mean + jnp.sum(x - mean.reshape(bshape), axis=axes) / n
+    centred = x - mean.reshape(bshape)
+    var_sum = jnp.sum(centred * centred, axis=axes)
+    return mean, centred, var_sum
+
+
+def batch_norm(
+    input: jax.Array,
+    weight: Optional[jax.Array],
+    bias: Optional[jax.Array],
+    state: Optional[BatchNormState],
+    *,
+    training: bool,
+    momentum: Optional[float] = 0.1,
+    eps: float = 1e-5,
+) -> tuple[jax.Array, Optional[BatchNormState]]:
+    """Batch normalisation over ``[N, C, *]`` inputs, matching ``torch.nn.functional.batch_norm``
+    together with the buffer bookkeeping of ``torch.nn.BatchNorm{1,2,3}d.forward``.
+
+    ``y = (x - mean) * invstd * weight + bias`` with ``invstd = 1 / sqrt(var + eps)``, per channel
+    (dim 1), reducing over every other dim (``n = N * prod(spatial)`` values per channel).
+
+    * Batch statistics (``mean`` and the *biased* ``var``) are used when ``training`` is true or
+      when ``state`` is None (PyTorch's ``track_running_stats=False``, in either mode).
+    * Training with a ``state``: ``num_batches_tracked`` is incremented first, then
+      ``running = (1 - f) * running + f * batch`` for the mean and for the *unbiased* variance
+      ``var * n / (n - 1)``, with ``f = momentum``, or ``f = 1 / num_batches_tracked`` (a
+      cumulative average) when ``momentum`` is None. The factor is a traced value, so the update
+      is jit-safe. The update carries no gradient, as PyTorch does not differentiate through
+      buffers.
+    * Eval mode with a ``state`` normalises with ``running_mean`` and ``running_var`` and returns
+      the state unchanged.
+
+    Args:
+        input: floating ``[N, C, *]`` array (``[N, C]``, ``[N, C, L]``, ``[N, C, H, W]``, ...).
+        weight, bias: ``[C]`` affine parameters, or None for ``affine=False``.
+        state: a ``BatchNormState``, or None for no running statistics.
+        training: keyword-only; selects batch statistics and the buffer update.
+        momentum: default 0.1; None selects the cumulative average.
+        eps: default 1e-5, added to the variance.
+
+    Returns:
+        ``(output, new_state)``; ``output`` has the input's shape and dtype and ``new_state`` is
+        None exactly when ``state`` is None. Statistics are computed in float32 for half-precision
+        inputs (as PyTorch's CPU kernel does) and stored in the state's dtype.
+
+    Raises:
+        ValueError: input with fewer than 2 dims; ``weight``/``bias``/state buffers whose length
+            is not the channel count; batch statistics over a single value per channel
+            (PyTorch's "Expected more than 1 value per channel when training").
+        TypeError: non-floating input, parameters or buffers; a non-numeric momentum.
+    """
+    input = jnp.asarray(input)
+    if input.ndim < 2:
+        raise ValueError(
+            f"batch_norm: expected input of shape [N, C, *] with at least 2 dims, got "
+            f"{input.ndim}-D input of shape {tuple(input.shape)}; add a batch dim with x[None]"
+        )
+    _check_float("input", input)
+    num_channels = input.shape[1]
+    for name, value in (("weight", weight), ("bias", bias)):
+        if value is not None:
+            value = jnp.asarray(value)
+            _check_float(name, value)
+            _check_channels(name, value, num_channels, input.shape)
+    if state is not None:
+        _check_float("state.running_mean", state.running_mean)
+        _check_float("state.running_var", state.running_var)
+        _check_channels("state.running_mean", state.running_mean, num_channels, input.shape)
+        _check_channels("state.running_var", state.running_var, num_channels, input.shape)
+    if momentum is not None and (
+        isinstance(momentum, bool)
+        or not (
+            isinstance(momentum, (int, float))
+            or (isinstance(momentum, (jax.Array, np.ndarray)) and momentum.ndim == 0)
+        )
+    ):
+        raise TypeError(
+            f"batch_norm: momentum must be a float, a scalar array or None, got {momentum!r}"
+        )
+
+    # Half-precision inputs are normalised in float32, as PyTorch's CPU kernel does (opmath).
+    compute_dtype = input.dtype if jnp.finfo(input.dtype).bits >= 32 else jnp.dtype(jnp.float32)
+    x = input.astype(compute_dtype)
+    axes = (0,) + tuple(range(2, input.ndim))
+    bshape = (1, num_channels) + (1,) * (input.ndim - 2)
+    n = math.prod(input.shape) // num_channels if num_channels else 0
+
+    use_batch_stats = training or state is None
+    if use_batch_stats:
+        if n == 1:
+            raise ValueError(
+                f"Expected more than 1 value per channel when training, got input size "
+                f"{tuple(input.shape)}"
+            )
+        mean, centred, var_sum = _batch_stats(x, axes, bshape, n)
+        var = var_sum / n
+    else:
+        mean = state.running_mean.astype(compute_dtype)
+        var = state.running_var.astype(compute_dtype)
+        centred = x - mean.reshape(bshape)
+
+    invstd = 1 / jnp.sqrt(var + eps)
+    out = centred * invstd.reshape(bshape)
+    if weight is not None:
+        out = out * jnp.asarray(weight).astype(compute_dtype).reshape(bshape)
+    if bias is not None:
+        out = out + jnp.asarray(bias).astype(compute_dtype).reshape(bshape)
+    out = out.astype(input.dtype)
+
+    if state is None:
+        return out, None
+    if not training:
+        return out, state
+
+    count = state.num_batches_tracked + jnp.ones((), state.num_batches_tracked.dtype)
+    if momentum is None:
+        factor = 1 / count.astype(compute_dtype)
+    else:
+        factor = jnp.asarray(momentum, compute_dtype)
+    batch_mean = jax.lax.stop_gradient(mean)
+    unbiased_var = jax.lax.stop_gradient(var_sum / (n - 1))
+    running_mean = state.running_mean.astype(compute_dtype)
+    running_var = state.running_var.astype(compute_dtype)
+    new_state = BatchNormState(
+        running_mean=(factor * batch_mean + (1 - factor) * running_mean).astype(
+            state.running_mean.dtype
+        ),
+        running_var=(factor * unbiased_var + (1 - factor) * running_var).astype(
+            state.running_var.dtype
+        ),
+        num_batches_tracked=count,
+    )
+    return out, new_state

@@ -1,0 +1,391 @@
+"""Losses with PyTorch's reductions, weighting and label-smoothing rules (``aten/.../Loss*.cpp``).
+
+Inputs follow PyTorch's layout: the class dim is 1 for ``[N, C]`` and ``[N, C, d1, ..., dK]``
+inputs and 0 for an unbatched ``[C]`` input.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._checks import check_reduction
+
+
+def _as_float_input(op: str, name: str, x) -> jax.Array:
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(
+            f"{op}: expected {name} to be a floating-point array, got dtype {x.dtype}; "
+            f"cast it with .astype(jnp.float32)"
+        )
+    return x
+
+
+def _check_same_dtype(op: str, name: str, x: jax.Array, input: jax.Array) -> None:
+    if x.dtype != input.dtype:
+        raise TypeError(
+            f"{op}: {name} has dtype {x.dtype} but input has dtype {input.dtype}; cast one of "
+            f"them so both match (mixed precision is never promoted silently)"
+        )
+
+
+def _reduce(loss: jax.Array, reduction: str) -> jax.Array:
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return jnp.sum(loss)
+    return jnp.mean(loss)
+
+
+def _class_dim(op: str, input: jax.Array) -> int:
+    if input.ndim == 0:
+        raise ValueError(
+            f"{op}: expected input of shape [C], [N, C] or [N, C, d1, ..., dK], got a 0-D input"
+        )
+    return 0 if input.ndim == 1 else 1
+
+
+def _class_weight(op: str, weight, input: jax.Array, num_classes: int) -> Optional[jax.Array]:
+    if weight is None:
+        return None
+    weight = jnp.asarray(weight)
+    if weight.ndim != 1 or weight.shape[0] != num_classes:
+        raise ValueError(
+            f"{op}: weight tensor should be defined either for all {num_classes} classes or no "
+            f"classes but got weight tensor of shape: {list(weight.shape)}"
+        )
+    _check_same_dtype(op, "weight", weight, input)
+    return weight
+
+
+def _broadcast_weight(weight: jax.Array, ndim: int, class_dim: int) -> jax.Array:
+    shape = [1] * ndim
+    shape[class_dim] = weight.shape[0]
+    return weight.reshape(shape)
+
+
+def _index_target(op: str, input: jax.Array, target: jax.Array, class_dim: int, ignore_index):
+    """Validate class-index targets and return them as a signed integer array.
+
+    Values are only checked when the target is concrete: under ``jax.jit``/``vmap`` they are
+    tracers and cannot be read, so out-of-range entries are turned into NaN losses instead.
+    """
+    if not jnp.issubdtype(target.dtype, jnp.integer):
+        raise TypeError(
+            f"{op}: class-index targets must have an integer dtype, got {target.dtype}; for "
+            f"class probabilities pass a floating target with the input's shape "
+            f"{tuple(input.shape)}"
+        )
+    expected = input.shape[:class_dim] + input.shape[class_dim + 1:]
+    if target.shape != expected:
+        raise ValueError(
+            f"{op}: expected class-index target of shape {tuple(expected)} (the input shape "
+            f"{tuple(input.shape)} without the class dim {class_dim}), got {tuple(target.shape)}"
+        )
+    # Unsigned and narrow integers cannot hold a negative ignore_index such as -100.
+    if not (jnp.issubdtype(target.dtype, jnp.signedinteger) and target.dtype.itemsize >= 4):
+        target = target.astype(jnp.int32)
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"{op}: ignore_index must be an int, got {ignore_index!r}")
+    num_classes = input.shape[class_dim]
+    if not isinstance(target, jax.core.Tracer):
+        values = np.asarray(target)
+        bad = (values != ignore_index) & ((values < 0) | (values >= num_classes))
+        if bad.any():
+            raise IndexError(
+                f"{op}: Target {int(values[bad].flat[0])} is out of bounds: class indices must "
+                f"lie in [0, {num_classes}) or equal ignore_index={ignore_index}"
+            )
+    return target
+
+
+def _nll(op, logp, target, weight, ignore_index, reduction, class_dim):
+    """PyTorch's ``nll_loss_nd`` on log-probabilities with validated integer targets."""
+    num_classes = logp.shape[class_dim]
+    valid = target != ignore_index
+    out_of_range = valid & ((target < 0) | (target >= num_classes))
+    index = jnp.where(valid & ~out_of_range, target, 0)
+    picked = jnp.squeeze(
+        jnp.take_along_axis(logp, jnp.expand_dims(index, class_dim), axis=class_dim),
+        axis=class_dim,
+    )
+    # Reached only under tracing (eager calls raise): a NaN loss flags the bad target.
+    picked = jnp.where(out_of_range, jnp.asarray(jnp.nan, logp.dtype), picked)
+    if weight is None:
+        target_weight = jnp.ones_like(picked)
+    else:
+        target_weight = jnp.take(weight, index)
+    zero = jnp.zeros((), logp.dtype)
+    loss = jnp.where(valid, -picked * target_weight, zero)
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return jnp.sum(loss)
+    # Weighted mean; an all-ignored batch gives 0/0 = NaN, as PyTorch does.
+    return jnp.sum(loss) / jnp.sum(jnp.where(valid, target_weight, zero))
+
+
+def nll_loss(
+    input: jax.Array,
+    target: jax.Array,
+    weight: Optional[jax.Array] = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> jax.Array:
+    """Negative log-likelihood on log-probabilities, as ``torch.nn.functional.nll_loss``.
+
+    ``l_n = -w[y_n] * input[n, y_n]``, and 0 where ``y_n == ignore_index``. ``'mean'`` is the
+    weighted mean ``sum l_n / sum w[y_n]`` over non-ignored entries (NaN when every entry is
+    ignored, as in PyTorch); ``'sum'`` sums; ``'none'`` returns ``l`` with the target's shape.
+
+    Args:
+        input: floating log-probabilities ``[C]``, ``[N, C]`` or ``[N, C, d1, ..., dK]``.
+        target: integer class indices of the input's shape without the class dim (``[]`` for an
+            unbatched input). Any integer dtype is accepted (PyTorch wants int64).
+        weight: optional ``[C]`` class weights of the input's dtype. Default None.
+        ignore_index: default -100; entries equal to it contribute neither loss nor weight.
+        reduction: ``'none'``, ``'mean'`` (default) or ``'sum'``.
+
+    Raises:
+        TypeError: non-floating input, non-integer target, weight of another dtype.
+        ValueError: bad shapes or reduction.
+        IndexError: a concrete target outside ``[0, C)`` that is not ``ignore_index`` (PyTorch's
+            "Target k is out of bounds"). Under ``jax.jit`` or ``vmap`` the values cannot be
+            inspected; such entries then give a NaN loss.
+    """
+    op = "nll_loss"
+    check_reduction(op, reduction)
+    input = _as_float_input(op, "input", input)
+    class_dim = _class_dim(op, input)
+    weight = _class_weight(op, weight, input, input.shape[class_dim])
+    target = _index_target(op, input, jnp.asarray(target), class_dim, ignore_index)
+    return _nll(op, input, target, weight, ignore_index, reduction, class_dim)
+
+
+def _check_label_smoothing(op: str, label_smoothing) -> None:
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)):
+        raise TypeError(f"{op}: label_smoothing must be a float, got {label_smoothing!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(
+            f"{op}: label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}"
+        )
+
+
+def cross_entropy(
+    input: jax.Array,
+    target: jax.Array,
+    weight: Optional[jax.Array] = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> jax.Array:
+    """Cross entropy between logits and targets, as ``torch.nn.functional.cross_entropy``.
+
+    With ``logp = log_softmax(input, class_dim)``:
+
+    * Class-index targets (integer, the input's shape without the class dim): exactly
+      ``nll_loss(logp, target, weight, ignore_index, reduction)``. With ``label_smoothing = e``
+      the result is ``(1 - e) * nll + (e / C) * smooth`` where ``smooth_n = -sum_c w_c logp_nc``
+      (0 at ignored entries), reduced by the same rule: for ``'mean'`` divided by
+      ``sum w[y_n]`` over non-ignored entries (their count without weights).
+    * Probability targets (floating, the input's shape): the target becomes
+      ``t * (1 - e) + e / C`` and ``l_n = -sum_c w_c t_nc logp_nc``; ``'mean'`` divides the sum
+      by ``N = numel / C``, not by the weights. ``ignore_index`` must be negative.
+
+    ``'mean'`` over an empty or all-ignored batch is NaN, as in PyTorch.
+
+    Args:
+        input: floating logits ``[C]``, ``[N, C]`` or ``[N, C, d1, ..., dK]``.
+        target: class indices or class probabilities (see above). Shape equality with the input
+            selects probabilities, as in PyTorch.
+        weight: optional ``[C]`` class weights of the input's dtype. Default None.
+        ignore_index: default -100 (class indices only).
+        reduction: ``'none'``, ``'mean'`` (default) or ``'sum'``.
+        label_smoothing: in [0, 1], default 0. PyTorch silently treats a negative value as 0;
+            this raises instead.
+
+    Raises:
+        TypeError: non-floating input; a probability target that is not floating
+            ("Expected floating point type for target with class probabilities"); a class
+            target that is not integer; weight or target of another dtype than the input.
+        ValueError: bad shapes, reduction or label_smoothing; ``ignore_index >= 0`` with
+            probability targets.
+        IndexError: a concrete class target outside ``[0, C)`` that is not ``ignore_index``.
+            Under ``jax.jit`` or ``vmap`` values cannot be inspected; such entries give NaN.
+    """
+    op = "cross_entropy"
+    check_reduction(op, reduction)
+    _check_label_smoothing(op, label_smoothing)
+    input = _as_float_input(op, "input", input)
+    target = jnp.asarray(target)
+    class_dim = _class_dim(op, input)
+    num_classes = input.shape[class_dim]
+    weight = _class_weight(op, weight, input, num_classes)
+    logp = jax.nn.log_softmax(input, axis=class_dim)
+
+    if target.shape == input.shape:
+        if not jnp.issubdtype(target.dtype, jnp.floating):
+            raise TypeError(
+                f"{op}: Expected floating point type for target with class probabilities, got "
+                f"{target.dtype}; class-index targets must have the input's shape without the "
+                f"class dim, {tuple(input.shape[:class_dim] + input.shape[class_dim + 1:])}"
+            )
+        _check_same_dtype(op, "target", target, input)
+        if ignore_index >= 0:
+            raise ValueError(
+                f"{op}: ignore_index is not supported for floating point target (class "
+                f"probabilities), got ignore_index={ignore_index}; leave it at its default -100"
+            )
+        if label_smoothing > 0.0:
+            target = target * (1 - label_smoothing) + label_smoothing / num_classes
+        prod = logp * target
+        if weight is not None:
+            prod = prod * _broadcast_weight(weight, input.ndim, class_dim)
+        if reduction == "none":
+            return -jnp.sum(prod, axis=class_dim)
+        if reduction == "sum":
+            return -jnp.sum(prod)
+        return -jnp.sum(prod) / (math.prod(input.shape) // num_classes if num_classes else 0)
+
+    target = _index_target(op, input, target, class_dim, ignore_index)
+    nll = _nll(op, logp, target, weight, ignore_index, reduction, class_dim)
+    if label_smoothing == 0.0:
+        return nll
+    ignored = target == ignore_index
+    zero = jnp.zeros((), input.dtype)
+    if weight is None:
+        smooth = -jnp.sum(logp, axis=class_dim)
+    else:
+        smooth = -jnp.sum(logp * _broadcast_weight(weight, input.ndim, class_dim), axis=class_dim)
+    smooth = jnp.where(ignored, zero, smooth)
+    if reduction == "none":
+        reduced = smooth
+    elif reduction == "sum":
+        reduced = jnp.sum(smooth)
+    elif weight is None:
+        reduced = jnp.sum(smooth) / jnp.sum(~ignored).astype(input.dtype)
+    else:
+        safe = jnp.where(ignored, 0, target)
+        reduced = jnp.sum(smooth) / jnp.sum(jnp.where(ignored, zero, jnp.take(weight, safe)))
+    return (1 - label_smoothing) * nll + reduced * (label_smoothing / num_classes)
+
+
+def _check_same_shape(op: str, input: jax.Array, target: jax.Array) -> None:
+    if input.shape != target.shape:
+        raise ValueError(
+            f"{op}: target shape {tuple(target.shape)} must equal input shape "
+            f"{tuple(input.shape)} (PyTorch would broadcast with a warning, which is almost "
+            f"always a bug); reshape or broadcast the target explicitly"
+        )
+
+
+def mse_loss(input: jax.Array, target: jax.Array, reduction: str = "mean") -> jax.Array:
+    """Mean squared error ``(input - target)^2``, as ``torch.nn.functional.mse_loss``.
+
+    Args:
+        input, target: floating arrays of the same shape and dtype.
+        reduction: ``'none'``, ``'mean'`` (default, over all elements) or ``'sum'``.
+
+    Raises:
+        ValueError: shapes differ (PyTorch broadcasts with a warning; this refuses) or bad
+            reduction.
+        TypeError: non-floating arrays or different dtypes.
+    """
+    op = "mse_loss"
+    check_reduction(op, reduction)
+    input = _as_float_input(op, "input", input)
+    target = _as_float_input(op, "target", target)
+    _check_same_dtype(op, "target", target, input)
+    _check_same_shape(op, input, target)
+    diff = input - target
+    return _reduce(diff * diff, reduction)
+
+
+def l1_loss(input: jax.Array, target: jax.Array, reduction: str = "mean") -> jax.Array:
+    """Mean absolute error ``|input - target|``, as ``torch.nn.functional.l1_loss``.
+
+    The gradient at ``input == target`` is 0, PyTorch's ``sgn`` rule (JAX's ``abs`` would
+    give 1).
+
+    Args:
+        input, target: floating arrays of the same shape and dtype.
+        reduction: ``'none'``, ``'mean'`` (default) or ``'sum'``.
+
+    Raises:
+        ValueError: shapes differ or bad reduction.
+        TypeError: non-floating arrays or different dtypes.
+    """
+    op = "l1_loss"
+    check_reduction(op, reduction)
+    input = _as_float_input(op, "input", input)
+    target = _as_float_input(op, "target", target)
+    _check_same_dtype(op, "target", target, input)
+    _check_same_shape(op, input, target)
+    diff = input - target
+    # sign(d) * d equals |d| exactly and differentiates to sign(d), which is 0 at d == 0.
+    return _reduce(jax.lax.stop_gradient(jnp.sign(diff)) * diff, reduction)
+
+
+def binary_cross_entropy_with_logits(
+    input: jax.Array,
+    target: jax.Array,
+    weight: Optional[jax.Array] = None,
+    reduction: str = "mean",
+    pos_weight: Optional[jax.Array] = None,
+) -> jax.Array:
+    """Sigmoid plus binary cross entropy in one stable step, as
+    ``torch.nn.functional.binary_cross_entropy_with_logits``.
+
+    ``l = w * ((1 - t) * x - (1 + (pos_weight - 1) * t) * log_sigmoid(x))`` elementwise, which is
+    ``-w * (p t log sigmoid(x) + (1 - t) log(1 - sigmoid(x)))`` with ``p = pos_weight``.
+
+    Args:
+        input: floating logits of any shape.
+        target: floating targets (usually in [0, 1]) of the input's shape and dtype.
+        weight: optional rescaling weight broadcastable to the input's shape. Default None.
+        reduction: ``'none'``, ``'mean'`` (default) or ``'sum'``.
+        pos_weight: optional weight of positive examples, broadcastable to the input's shape
+            (``[C]`` weights the last dim). Default None.
+
+    Raises:
+        ValueError: target shape differs from the input's, a weight that does not broadcast to
+            the input's shape, bad reduction.
+        TypeError: non-floating arrays or dtypes that differ from the input's.
+    """
+    op = "binary_cross_entropy_with_logits"
+    check_reduction(op, reduction)
+    input = _as_float_input(op, "input", input)
+    target = _as_float_input(op, "target", target)
+    _check_same_dtype(op, "target", target, input)
+    if target.shape != input.shape:
+        raise ValueError(
+            f"{op}: Target size {tuple(target.shape)} must be the same as input size "
+            f"{tuple(input.shape)}"
+        )
+    extra = {}
+    for name, value in (("weight", weight), ("pos_weight", pos_weight)):
+        if value is None:
+            continue
+        value = _as_float_input(op, name, value)
+        _check_same_dtype(op, name, value, input)
+        try:
+            shape = jnp.broadcast_shapes(value.shape, input.shape)
+        except ValueError:
+            shape = None
+        if shape != input.shape:
+            raise ValueError(
+                f"{op}: {name} of shape {tuple(value.shape)} must broadcast to the input shape "
+                f"{tuple(input.shape)}"
+            )
+        extra[name] = value
+    log_sigmoid = jax.nn.log_sigmoid(input)
+    if "pos_weight" in extra:
+        log_sigmoid = log_sigmoid * ((extra["pos_weight"] - 1) * target + 1)
+    loss = (1 - target) * input - log_sigmoid
+    if "weight" in extra:
+        loss = loss * extra["weight"]
+    return _reduce(loss, reduction)

@@ -1,0 +1,277 @@
+"""2-D max, average and adaptive average pooling with PyTorch's output sizes and gradients."""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from ._checks import check_ndim
+from ._conv import check_floating, int_pair_at_least
+
+_LAYOUT = "[N, C, H, W] or unbatched [C, H, W]"
+
+
+def _pool_output_size(size, kernel, pad, stride, dilation, ceil_mode):
+    # ATen's pooling_output_shape_pad_lr (Pool.h). Python's // rounds towards -inf like div_rtn.
+    out = (size + 2 * pad - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        # ceil_mode must not create a window that starts in the right padding.
+        out -= 1
+    return out
+
+
+def _pool_geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode):
+    """Validate pooling arguments as ATen's pool2d_shape_check does; return the static geometry."""
+    check_ndim(op, "input", x, (3, 4), _LAYOUT)
+    kernel = int_pair_at_least(op, "kernel_size", kernel_size, 1)
+    stride = kernel if stride is None else int_pair_at_least(op, "stride", stride, 1)
+    pad = int_pair_at_least(op, "padding", padding, 0)
+    dilation = int_pair_at_least(op, "dilation", dilation, 1)
+    if not isinstance(ceil_mode, bool):
+        raise TypeError(f"{op}: ceil_mode must be a bool, got {ceil_mode!r}")
+    if any(p > k // 2 for p, k in zip(pad, kernel)):
+        raise ValueError(
+            f"{op}: pad should be at most half of kernel size (padding <= kernel_size // 2 in each "
+            f"dimension), but got padding={pad} and kernel_size={kernel}"
+        )
+    spatial = tuple(x.shape[-2:])
+    if min(x.shape[-3:]) < 1:
+        raise ValueError(
+            f"{op}: expected non-zero channel and spatial sizes, got input of shape {tuple(x.shape)}"
+        )
+    out = tuple(
+        _pool_output_size(*args, ceil_mode) for args in zip(spatial, kernel, pad, stride, dilation)
+    )
+    if min(out) < 1:
+        raise ValueError(
+            f"{op}: given input size ({x.shape[-3]}x{spatial[0]}x{spatial[1]}), calculated output "
+            f"size ({x.shape[-3]}x{out[0]}x{out[1]}) is too small (kernel_size={kernel}, "
+            f"stride={stride}, padding={pad}, dilation={dilation}); use a smaller kernel or "
+            "more padding"
+        )
+    return kernel, stride, pad, dilation, out
+
+
+def _edge_pads(spatial, kernel, stride, pad, dilation, out):
+    # (lo, hi, interior) for lax.pad so that exactly `out` windows fit; a negative hi crops the
+    # trailing rows PyTorch's floor rule never reaches, a positive surplus covers ceil_mode windows.
+    pads = []
+    for size, k, s, p, d, o in zip(spatial, kernel, stride, pad, dilation, out):
+        needed = (o - 1) * s + d * (k - 1) + 1
+        pads.append((p, needed - size - p, 0))
+    return pads
+
+
+def _lowest(dtype):
+    if jnp.issubdtype(dtype, jnp.floating):
+        return jnp.array(-jnp.inf, dtype)
+    return jnp.array(jnp.iinfo(dtype).min, dtype)
+
+
+def _window_argmax(blocks):
+    """Row-major first argmax inside each [kh, kw] block of ``blocks`` ([..., oh, kh, ow, kw]).
+
+    The first row holding the block's maximum, then the first column of that row holding it,
+    is the first maximum in row-major order: the element PyTorch's kernel picks on ties.
+    """
+    row_max = blocks.max(axis=-1)  # [..., oh, kh, ow]
+    col_of_row = jnp.argmax(blocks, axis=-1)  # [..., oh, kh, ow]
+    row = jnp.argmax(row_max, axis=-2)  # [..., oh, ow]
+    col = jnp.take_along_axis(col_of_row, row[..., None, :], axis=-2)[..., 0, :]
+    return row_max.max(axis=-2), row, col
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _block_max(x, kernel):
+    """Max over non-overlapping ``kernel`` blocks of the last two axes (their sizes divide)."""
+    kh, kw = kernel
+    blocks = x.reshape(*x.shape[:-2], x.shape[-2] // kh, kh, x.shape[-1] // kw, kw)
+    return blocks.max(axis=(-3, -1))
+
+
+@_block_max.defjvp
+def _block_max_jvp(kernel, primals, tangents):
+    # jnp.max would split the gradient between tied maxima; PyTorch routes all of it to the first
+    # maximum in the window. The tangent is a masked sum, whose transpose is an elementwise select:
+    # this is several times faster than reduce_window's select_and_scatter backward on CPU.
+    (x,), (dx,) = primals, tangents
+    kh, kw = kernel
+    shape = (*x.shape[:-2], x.shape[-2] // kh, kh, x.shape[-1] // kw, kw)
+    out, row, col = _window_argmax(x.reshape(shape))
+    lead = (1,) * (x.ndim - 2)
+    hit_row = lax.broadcasted_iota(row.dtype, (*lead, 1, kh, 1, 1), x.ndim - 1) == row[..., :, None, :, None]
+    hit_col = lax.broadcasted_iota(col.dtype, (*lead, 1, 1, 1, kw), x.ndim + 1) == col[..., :, None, :, None]
+    zero = jnp.zeros((), dx.dtype)
+    dout = jnp.where(hit_row & hit_col, dx.reshape(shape), zero).sum(axis=(-3, -1))
+    return out, dout
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """2-D max pooling, ``torch.nn.functional.max_pool2d`` (without ``return_indices``).
+
+    ``out[n, c, y, x] = max_{i,j} input_padded[n, c, s_h*y + d_h*i, s_w*x + d_w*j]`` where the
+    implicit padding is ``-inf`` (the dtype's minimum for integers). Output size per dimension
+    is ATen's ``div_floor(L + 2p - d(k-1) - 1 + (ceil_mode ? s-1 : 0), s) + 1``, minus one if
+    ``ceil_mode`` would start the last window in the right padding. The gradient goes entirely
+    to the first maximum of each window in row-major order, as PyTorch's kernel does on ties.
+
+    Args:
+      input: ``[N, C, H, W]`` or unbatched ``[C, H, W]``, floating or integer dtype.
+      kernel_size: int or pair.
+      stride: int or pair; default ``None`` means ``kernel_size``.
+      padding: int or pair of ``-inf`` paddings on both sides, at most ``kernel_size // 2``.
+        Default 0.
+      dilation: int or pair, default 1.
+      ceil_mode: round the output size up instead of down. Default ``False``.
+
+    Raises:
+      ValueError: wrong rank, empty input, non-positive kernel/stride/dilation, negative padding
+        or padding above half the kernel, or an output size below 1.
+      TypeError: configuration of the wrong type.
+    """
+    op = "max_pool2d"
+    kernel, stride, pad, dilation, out = _pool_geometry(
+        op, input, kernel_size, stride, padding, dilation, ceil_mode
+    )
+    pads = _edge_pads(input.shape[-2:], kernel, stride, pad, dilation, out)
+    lowest = _lowest(input.dtype)
+    lead = [(0, 0, 0)] * (input.ndim - 2)
+    x = lax.pad(input, lowest, lead + pads)
+    if stride == kernel and dilation == (1, 1):
+        # Non-overlapping windows: a reshape-and-reduce, with a fast tie-aware gradient.
+        return _block_max(x, kernel)
+    ones = (1,) * (input.ndim - 2)
+    return lax.reduce_window(
+        x, lowest, lax.max, ones + kernel, ones + stride, "VALID", window_dilation=ones + dilation
+    )
+
+
+def _avg_divisors(size, kernel, stride, pad, out, count_include_pad):
+    # ATen's avg_pool2d kernel: a window [start, start + k) is first clipped to the padded
+    # extent [-pad, size + pad) (that length is the count_include_pad divisor), then to the
+    # input [0, size) (the divisor otherwise). Windows of ceil_mode that hang over the right
+    # padding therefore never count the overhang.
+    divisors = np.empty(out, np.int64)
+    for i in range(out):
+        start = i * stride - pad
+        end = min(start + kernel, size + pad)
+        padded_len = end - start
+        real_len = min(end, size) - max(start, 0)
+        divisors[i] = padded_len if count_include_pad else real_len
+    return divisors
+
+
+def avg_pool2d(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    divisor_override=None,
+):
+    """2-D average pooling, ``torch.nn.functional.avg_pool2d``.
+
+    Each output is the sum of its window over the zero-padded input divided by:
+    ``divisor_override`` if given; else, with ``count_include_pad``, the window's size clipped
+    to the padded input (a ``ceil_mode`` window hanging past the right padding does not count
+    the overhang); else the number of real input elements in the window. Output size follows
+    the same rule as :func:`max_pool2d` with dilation 1.
+
+    Args:
+      input: ``[N, C, H, W]`` or unbatched ``[C, H, W]``, floating dtype.
+      kernel_size: int or pair.
+      stride: int or pair; default ``None`` means ``kernel_size``.
+      padding: int or pair of zero paddings, at most ``kernel_size // 2``. Default 0.
+      ceil_mode: round the output size up instead of down. Default ``False``.
+      count_include_pad: count the zero padding in the divisor. Default ``True``.
+      divisor_override: a non-zero int used as the divisor for every window. Default ``None``.
+
+    Raises:
+      ValueError: as :func:`max_pool2d`, and for ``divisor_override == 0``.
+      TypeError: a non-floating input (PyTorch truncates integer averages; cast first), or
+        configuration of the wrong type.
+    """
+    op = "avg_pool2d"
+    kernel, stride, pad, _, out = _pool_geometry(op, input, kernel_size, stride, padding, 1, ceil_mode)
+    check_floating(op, "input", input)
+    if divisor_override is not None:
+        if not isinstance(divisor_override, int) or isinstance(divisor_override, bool):
+            raise TypeError(f"{op}: divisor_override must be an int or None, got {divisor_override!r}")
+        if divisor_override == 0:
+            raise ValueError(f"{op}: divisor must be not zero (got divisor_override=0)")
+    pads = _edge_pads(input.shape[-2:], kernel, stride, pad, (1, 1), out)
+    zero = jnp.zeros((), input.dtype)
+    lead_pads = [(0, 0, 0)] * (input.ndim - 2)
+    x = lax.pad(input, zero, lead_pads + pads)
+    if stride == kernel:
+        kh, kw = kernel
+        sums = x.reshape(*x.shape[:-2], out[0], kh, out[1], kw).sum(axis=(-3, -1))
+    else:
+        ones = (1,) * (input.ndim - 2)
+        sums = lax.reduce_window(x, zero, lax.add, ones + kernel, ones + stride, "VALID")
+    if divisor_override is not None:
+        return sums / jnp.asarray(divisor_override, input.dtype)
+    rows, cols = (
+        _avg_divisors(size, k, s, p, o, count_include_pad)
+        for size, k, s, p, o in zip(input.shape[-2:], kernel, stride, pad, out)
+    )
+    return sums / jnp.asarray(np.outer(rows, cols), input.dtype)
+
+
+def _adaptive_sum(x, axis, out):
+    """Sum ``x`` over PyTorch's adaptive windows along (non-negative) ``axis``; return the sums
+    and the window lengths."""
+    size = x.shape[axis]
+    if out > 0 and size % out == 0:
+        k = size // out
+        shape = x.shape[:axis] + (out, k) + x.shape[axis + 1 :]
+        return x.reshape(shape).sum(axis=axis), np.full(out, k, np.int64)
+    starts = (np.arange(out) * size) // out
+    ends = -((-(np.arange(out) + 1) * size) // out)
+    member = (np.arange(size)[None, :] >= starts[:, None]) & (np.arange(size)[None, :] < ends[:, None])
+    selector = jnp.asarray(member, x.dtype)
+    # A 0/1 selection matrix: HIGHEST keeps the sum exact in float32 on accelerators whose default
+    # matmul precision would round the inputs to bf16/tf32.
+    moved = jnp.moveaxis(x, axis, -1)
+    sums = jnp.matmul(moved, selector.T, precision=lax.Precision.HIGHEST)
+    return jnp.moveaxis(sums, -1, axis), ends - starts
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """2-D adaptive average pooling, ``torch.nn.functional.adaptive_avg_pool2d``.
+
+    Output cell ``i`` of a dimension of input length ``L`` and output length ``O`` averages the
+    window ``[floor(i*L/O), ceil((i+1)*L/O))``; windows may overlap and ``O`` may exceed ``L``.
+
+    Args:
+      input: ``[N, C, H, W]`` or unbatched ``[C, H, W]``, floating dtype, non-empty ``C, H, W``.
+      output_size: int, or a pair whose entries are ints or ``None`` (keep that input size).
+
+    Raises:
+      ValueError: wrong rank, empty non-batch dimensions, or negative output sizes.
+      TypeError: a non-floating input or a malformed ``output_size``.
+    """
+    op = "adaptive_avg_pool2d"
+    check_ndim(op, "input", input, (3, 4), _LAYOUT)
+    check_floating(op, "input", input)
+    if any(s == 0 for s in input.shape[-3:]):
+        raise ValueError(
+            f"{op}: expected input to have non-zero size for non-batch dimensions, got input of "
+            f"shape {tuple(input.shape)}"
+        )
+    entries = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
+    valid = len(entries) == 2 and all(
+        e is None or (isinstance(e, int) and not isinstance(e, bool)) for e in entries
+    )
+    if not valid:
+        raise TypeError(f"{op}: output_size must be an int or a pair of ints/None, got {output_size!r}")
+    out = tuple(input.shape[-2 + i] if e is None else e for i, e in enumerate(entries))
+    if min(out) < 0:
+        raise ValueError(f"{op}: elements of output_size must be >= 0, got output_size={output_size!r}")
+    sums, rows = _adaptive_sum(input, input.ndim - 2, out[0])
+    sums, cols = _adaptive_sum(sums, input.ndim - 1, out[1])
+    return sums / jnp.asarray(np.outer(rows, cols), input.dtype)

@@ -1,0 +1,151 @@
+"""Safe checkpoints: ``save`` and ``load`` for PyTorch ``.pth`` files and safetensors, without torch.
+
+``save`` writes files that ``torch.load(path, weights_only=True)`` opens as ``torch.Tensor``s,
+and ``load`` reads files written by ``torch.save`` (and by ``save``) through a restricted
+unpickler that never imports or calls anything the file names.
+"""
+import io
+import os
+
+from . import _pickling, _safetensors, _values, _zipformat
+from ._atomic import atomic_write
+from ._errors import CheckpointError, checkpoint_error
+
+__all__ = ["CheckpointError", "load", "save"]
+
+_SAFETENSORS_SUFFIX = ".safetensors"
+# LONG1 opcode + the 10-byte magic number 0x1950A86A20F9469CFC6C that legacy torch.save pickles first.
+_LEGACY_TORCH_MAGIC = b"\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+
+
+def save(obj, f) -> None:
+    """Save ``obj`` to ``f`` as PyTorch's ``torch.save`` zip format or as safetensors.
+
+    Matches ``torch.save(obj, f)`` for state dicts and optimizer state dicts: the ``.pth`` file
+    written here is PyTorch's zip layout (``<archive>/data.pkl``, ``byteorder``, ``data/<key>``,
+    ``version`` and the records torch 2.x adds, every storage 64-byte aligned, uncompressed), and
+    ``torch.load(f, weights_only=True)`` returns the same keys with ``torch.Tensor`` values of the
+    same shapes, dtypes and values. The pickle refers only to ``collections.OrderedDict``,
+    ``torch._utils._rebuild_tensor_v2`` and ``torch.<X>Storage``, and is written without torch.
+
+    Args:
+        obj: a nested structure of dict (keys str or int; an exact ``dict`` stays a ``dict``,
+            ``OrderedDict`` and other mappings are written as ``OrderedDict``), list, tuple, int,
+            float, bool, str, None and arrays: numpy arrays and scalars, JAX arrays and anything
+            exposing ``__array__`` such as ``rustorch.Variable``. Supported dtypes: float32,
+            float64, float16, bfloat16, int8, int16, int32, int64, uint8, bool. An integer array
+            stored under a key ending in ``num_batches_tracked`` (BatchNorm's counter) is written
+            as int64, PyTorch's dtype for that buffer, because JAX keeps it as int32 by default.
+        f: a path (str or ``os.PathLike``) or a binary file object with ``write``. A path ending
+            in ``.safetensors`` selects safetensors, which holds only a flat ``{str: array}``
+            dict; every other path (``.pth``, ``.pt``, ``.ckpt``, ...) and every file object get
+            the ``.pth`` zip format. Writes to a path are atomic: the data goes to a temporary
+            file in the same directory that is fsync-ed and renamed over ``f``, so an error
+            leaves any previous file at ``f`` untouched and no temporary file behind.
+
+    Raises:
+        TypeError: ``obj`` holds an unsupported value, key or dtype (the message gives its
+            location), ``obj`` is not a flat ``{str: array}`` dict for ``.safetensors``, or
+            ``f`` is neither a path nor a writable binary file object.
+        ValueError: ``obj`` contains itself.
+        FileNotFoundError: the directory of ``f`` does not exist.
+    """
+    if isinstance(f, (str, os.PathLike)):
+        path = os.fsdecode(f)
+        if path.lower().endswith(_SAFETENSORS_SUFFIX):
+            tensors = _safetensors.prepare(obj)
+            with atomic_write(path) as handle:
+                _safetensors.write(handle, tensors)
+            return
+        pickle_bytes, storages = _pickling.dumps(obj)
+        with atomic_write(path) as handle:
+            _zipformat.write_archive(handle, _zipformat.archive_name_for(path), pickle_bytes, storages)
+        return
+    if not callable(getattr(f, "write", None)):
+        raise TypeError(
+            f"save: f must be a path (str or os.PathLike) or a binary file object with write(), "
+            f"got {type(f).__name__}."
+        )
+    if isinstance(f, io.TextIOBase):
+        raise TypeError("save: f is a text-mode file; open it in binary mode, e.g. open(path, 'wb').")
+    pickle_bytes, storages = _pickling.dumps(obj)
+    _zipformat.write_archive(f, _zipformat.archive_name_for(None), pickle_bytes, storages)
+
+
+def load(f, *, map_to: str = "tensor"):
+    """Load an object saved by :func:`save` or ``torch.save``, or a safetensors file.
+
+    Matches ``torch.load(f, weights_only=True)``: the format is recognised from the file's first
+    bytes (a zip archive ``PK\\x03\\x04`` is PyTorch's format; an 8-byte length followed by
+    ``{`` is safetensors), and a ``.pth`` pickle is read by a restricted unpickler that maps only
+    ``collections.OrderedDict``, ``torch._utils._rebuild_tensor_v2``/``_rebuild_tensor``/
+    ``_rebuild_parameter``/``_rebuild_parameter_with_state``, ``torch.nn.parameter.Parameter``,
+    ``torch.Size`` and the ``torch.<X>Storage`` classes to local numpy-building stand-ins.
+    Anything else is refused before it could run. Tensors are rebuilt from their storage with
+    their offset, size and stride (views, non-contiguous and shared storages included) and
+    copied into their own arrays; a tensor pickled once and referenced twice (tied weights)
+    loads as one object. Storage locations such as ``'cuda:0'`` are ignored.
+
+    Args:
+        f: a path (str or ``os.PathLike``) or a binary file object with ``read``.
+        map_to: what tensors become: ``'tensor'`` (default) ``rustorch.tensor`` values,
+            ``'jax'`` JAX arrays, ``'numpy'`` numpy arrays exactly as stored. For ``'jax'`` and
+            ``'tensor'``, int64 becomes int32 and float64 becomes float32 unless
+            ``jax_enable_x64`` is on, as JAX itself would store them.
+
+    Returns:
+        The saved object; a safetensors file gives a ``dict`` of name -> array.
+
+    Raises:
+        CheckpointError: (a ``ValueError``) the file is truncated or corrupt, has missing
+            records or a bad safetensors header, is in the legacy pre-1.6 ``torch.save`` format
+            or is a TorchScript archive, or its pickle names a global outside the allowlist
+            (e.g. ``os.system``). The message says what is wrong and that nothing ran.
+        ValueError: ``map_to`` is not one of the three choices, or an int64 value does not
+            fit JAX's int32.
+        TypeError: ``f`` is neither a path nor a readable binary file object.
+        FileNotFoundError: ``f`` is a path that does not exist.
+    """
+    _values.check_map_to(map_to)
+    if isinstance(f, (str, os.PathLike)):
+        path = os.fsdecode(f)
+        with open(path, "rb") as handle:
+            return _load_from(handle, os.fstat(handle.fileno()).st_size, repr(path), map_to)
+    if not callable(getattr(f, "read", None)):
+        raise TypeError(
+            f"load: f must be a path (str or os.PathLike) or a binary file object with read(), "
+            f"got {type(f).__name__}."
+        )
+    data = f.read()
+    if not isinstance(data, (bytes, bytearray)):
+        raise TypeError("load: f returned text; open the file in binary mode, e.g. open(path, 'rb').")
+    return _load_from(io.BytesIO(data), len(data), "<file object>", map_to)
+
+
+def _load_from(handle, size: int, source: str, map_to: str):
+    start = handle.read(512)
+    handle.seek(0)
+    if start[:4] == b"PK\x03\x04" or start[:4] == b"PK\x05\x06":
+        return _zipformat.read_archive(handle, source, _values.array_converter(map_to))
+    if len(start) >= 9 and start[8:9] == b"{":
+        return _safetensors.read(handle, size, source, _values.array_converter(map_to))
+    if (start[:1] == b"\x80" and _LEGACY_TORCH_MAGIC in start[:32]) or start[257:262] == b"ustar":
+        raise checkpoint_error(
+            source,
+            "it is in the legacy PyTorch format (torch.save before 1.6, or with "
+            "_use_new_zipfile_serialization=False), which cannot be read safely; re-save it with "
+            "torch >= 1.6: torch.save(torch.load(path, weights_only=True), path, "
+            "_use_new_zipfile_serialization=True)",
+        )
+    if start[:1] == b"\x80":
+        raise checkpoint_error(
+            source,
+            "it is a bare pickle stream, not a checkpoint archive; it was refused because "
+            "unpickling arbitrary data can run code. Save tensors with torch.save (>= 1.6) or save()",
+        )
+    if not start:
+        raise checkpoint_error(source, "the file is empty")
+    raise checkpoint_error(
+        source,
+        f"it is neither a PyTorch zip checkpoint nor a safetensors file (it starts with {start[:8]!r})",
+    )

@@ -1,0 +1,593 @@
+"""The pickle inside a ``.pth`` archive: a torch-free writer and a restricted reader.
+
+Writer: :class:`CheckpointPickler` emits protocol-2 opcodes itself (the same subset
+``torch.load(weights_only=True)`` accepts) and refers to only three kinds of globals,
+``collections.OrderedDict``, ``torch._utils._rebuild_tensor_v2`` and the ``torch.*Storage``
+classes. Emitting opcodes directly means torch never has to be importable: ``pickle.Pickler``
+would look every global up in its module to verify it.
+
+Reader: :class:`RestrictedUnpickler` subclasses ``pickle.Unpickler``. Its ``find_class`` maps
+an allowlist of PyTorch names to local stand-ins that build numpy arrays and raises
+``CheckpointError`` for every other name without ever calling ``super().find_class``, so no
+module is imported and nothing the file names is called. Before unpickling, :func:`prescan`
+walks the opcodes with ``pickletools.genops`` (which only decodes them) and refuses opcodes a
+state dict never needs and absurd memo indices, a defence in depth on top of ``find_class``.
+"""
+import collections
+import collections.abc
+import io
+import pickle
+import pickletools
+import struct
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _dtypes, _values
+from ._errors import CheckpointError, checkpoint_error
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
+
+_PROTO_2 = b"\x80\x02"
+_BATCH = 1000  # as pickle.Pickler: SETITEMS/APPENDS batches of at most this many items
+
+
+class Storage(NamedTuple):
+    """One storage record of a ``.pth`` archive: ``data/<key>`` holding ``array``'s bytes."""
+
+    key: str
+    array: np.ndarray
+
+
+class CheckpointPickler:
+    """Serialises a nested checkpoint object to protocol-2 pickle bytes plus its storages.
+
+    Accepted values: dict (any ``Mapping`` other than an exact ``dict`` is written as an
+    ``OrderedDict``) with str or int keys, list, tuple (namedtuples become plain tuples), int,
+    float, bool, str, None and arrays (see :func:`_values.is_array`). Each array becomes a
+    ``_rebuild_tensor_v2`` call on its own storage; the same array object appearing twice shares
+    one storage, as tied weights do in PyTorch.
+
+    Raises:
+        TypeError: an unsupported value, key type or dtype; the message names its location.
+        ValueError: a container that contains itself.
+    """
+
+    def __init__(self):
+        self._out = bytearray(_PROTO_2)
+        self._memo = {}
+        self._storage_of = {}
+        self._keep_alive = []
+        self._active = set()
+        self.storages = []
+
+    def dumps(self, obj) -> bytes:
+        """The pickle bytes for ``obj``; ``self.storages`` then lists the storages it refers to."""
+        try:
+            self._save(obj, ())
+        except RecursionError:
+            raise ValueError(
+                "save: the object is nested too deeply to serialise; checkpoints hold state dicts "
+                "and similar shallow structures."
+            ) from None
+        self._out += pickle.STOP
+        return bytes(self._out)
+
+    # -- opcode helpers ---------------------------------------------------------------------
+
+    def _memo_put(self, index: int) -> None:
+        if index < 256:
+            self._out += pickle.BINPUT + bytes((index,))
+        else:
+            self._out += pickle.LONG_BINPUT + struct.pack("<I", index)
+
+    def _memo_get(self, index: int) -> None:
+        if index < 256:
+            self._out += pickle.BINGET + bytes((index,))
+        else:
+            self._out += pickle.LONG_BINGET + struct.pack("<I", index)
+
+    def _global(self, module: str, name: str) -> None:
+        index = self._memo.get((module, name))
+        if index is not None:
+            self._memo_get(index)
+            return
+        self._out += pickle.GLOBAL + f"{module}\n{name}\n".encode("ascii")
+        index = len(self._memo)
+        self._memo[(module, name)] = index
+        self._memo_put(index)
+
+    def _int(self, value: int) -> None:
+        if 0 <= value < 256:
+            self._out += pickle.BININT1 + bytes((value,))
+        elif 0 <= value < 65536:
+            self._out += pickle.BININT2 + struct.pack("<H", value)
+        elif -(2**31) <= value < 2**31:
+            self._out += pickle.BININT + struct.pack("<i", value)
+        else:
+            encoded = value.to_bytes(value.bit_length() // 8 + 1, "little", signed=True)
+            if len(encoded) > 255:
+                raise TypeError(f"save: the integer {value} is too large for a checkpoint")
+            self._out += pickle.LONG1 + bytes((len(encoded),)) + encoded
+
+    def _str(self, value: str) -> None:
+        encoded = value.encode("utf-8", "surrogatepass")
+        self._out += pickle.BINUNICODE + struct.pack("<I", len(encoded)) + encoded
+
+    def _tuple_of_ints(self, values) -> None:
+        self._tuple([lambda v=v: self._int(v) for v in values])
+
+    def _tuple(self, emitters) -> None:
+        if not emitters:
+            self._out += pickle.EMPTY_TUPLE
+            return
+        if len(emitters) <= 3:
+            for emit in emitters:
+                emit()
+            self._out += (pickle.TUPLE1, pickle.TUPLE2, pickle.TUPLE3)[len(emitters) - 1]
+            return
+        self._out += pickle.MARK
+        for emit in emitters:
+            emit()
+        self._out += pickle.TUPLE
+
+    def _empty_ordered_dict(self) -> None:
+        self._global("collections", "OrderedDict")
+        self._out += pickle.EMPTY_TUPLE + pickle.REDUCE
+
+    # -- values -----------------------------------------------------------------------------
+
+    def _save(self, value, path, key=None) -> None:
+        if value is None:
+            self._out += pickle.NONE
+        elif isinstance(value, bool):
+            self._out += pickle.NEWTRUE if value else pickle.NEWFALSE
+        elif _values.is_array(value):
+            # Before int/float: numpy's float64 and int scalars subclass Python's float and int.
+            self._tensor(value, path, key)
+        elif isinstance(value, int):
+            self._int(int(value))
+        elif isinstance(value, float):
+            self._out += pickle.BINFLOAT + struct.pack(">d", float(value))
+        elif isinstance(value, str):
+            self._str(str(value))
+        elif isinstance(value, collections.abc.Mapping):
+            self._container(value, path, self._mapping)
+        elif isinstance(value, (list, tuple)):
+            self._container(value, path, self._sequence)
+        else:
+            raise TypeError(
+                f"save: {_values.describe_path('obj', path)} is a {type(value).__name__}; a "
+                "checkpoint holds dict, list, tuple, int, float, bool, str, None and arrays "
+                "(numpy, JAX or rustorch tensors). Convert it to one of these first."
+            )
+
+    def _container(self, value, path, write) -> None:
+        marker = id(value)
+        if marker in self._active:
+            raise ValueError(
+                f"save: {_values.describe_path('obj', path)} contains itself; a checkpoint cannot "
+                "hold self-referencing containers."
+            )
+        self._active.add(marker)
+        try:
+            write(value, path)
+        finally:
+            self._active.discard(marker)
+
+    def _mapping(self, value, path) -> None:
+        if type(value) is dict:
+            self._out += pickle.EMPTY_DICT
+        else:
+            self._global("collections", "OrderedDict")
+            self._out += pickle.EMPTY_TUPLE + pickle.REDUCE
+        items = list(value.items())
+        for start in range(0, len(items), _BATCH):
+            self._out += pickle.MARK
+            for key, item in items[start : start + _BATCH]:
+                if isinstance(key, bool) or not isinstance(key, (str, int)):
+                    raise TypeError(
+                        f"save: {_values.describe_path('obj', path)} has the key {key!r} of type "
+                        f"{type(key).__name__}; checkpoint dict keys must be str or int."
+                    )
+                if isinstance(key, str):
+                    self._str(str(key))
+                else:
+                    self._int(int(key))
+                self._save(item, path + (key,), key)
+            self._out += pickle.SETITEMS
+
+    def _sequence(self, value, path) -> None:
+        if isinstance(value, tuple):
+            self._tuple([lambda i=i, item=item: self._save(item, path + (i,)) for i, item in enumerate(value)])
+            return
+        self._out += pickle.EMPTY_LIST
+        for start in range(0, len(value), _BATCH):
+            self._out += pickle.MARK
+            for i in range(start, min(start + _BATCH, len(value))):
+                self._save(value[i], path + (i,))
+            self._out += pickle.APPENDS
+
+    def _tensor(self, value, path, key) -> None:
+        storage_key = self._storage_of.get(id(value))
+        if storage_key is None:
+            array = _values.as_checkpoint_array(value, _values.describe_path("obj", path), key)
+            storage_key = str(len(self.storages))
+            self.storages.append(Storage(storage_key, array))
+            self._storage_of[id(value)] = storage_key
+            # Keeps ``value`` alive so its id cannot be reused by another object during the dump.
+            self._keep_alive.append(value)
+        array = self.storages[int(storage_key)].array
+        info = _dtypes.lookup(array.dtype)
+        self._global("torch._utils", "_rebuild_tensor_v2")
+        self._out += pickle.MARK
+        # The persistent id ('storage', storage_type, key, location, numel), as torch.save writes it.
+        self._out += pickle.MARK
+        self._str("storage")
+        self._global("torch", info.torch_storage)
+        self._str(storage_key)
+        self._str("cpu")
+        self._int(int(array.size))
+        self._out += pickle.TUPLE + pickle.BINPERSID
+        self._int(0)
+        self._tuple_of_ints(array.shape)
+        self._tuple_of_ints(contiguous_strides(array.shape))
+        self._out += pickle.NEWFALSE
+        self._empty_ordered_dict()
+        self._out += pickle.TUPLE + pickle.REDUCE
+
+
+def contiguous_strides(shape) -> tuple:
+    """PyTorch's row-major strides in elements; a zero-size dimension counts as size 1."""
+    strides = []
+    step = 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= max(size, 1)
+    return tuple(reversed(strides))
+
+
+def dumps(obj):
+    """``(pickle_bytes, storages)`` for ``obj``; see :class:`CheckpointPickler`."""
+    pickler = CheckpointPickler()
+    data = pickler.dumps(obj)
+    return data, pickler.storages
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+
+# Opcodes a torch.save'd object never needs and that could reach beyond plain data:
+# INST/OBJ/NEWOBJ/NEWOBJ_EX build instances of classes, EXT1/2/4 fetch globals from copyreg's
+# registry, PERSID is the text persistent id, and the buffer opcodes need out-of-band data.
+_REFUSED_OPCODES = frozenset(
+    ["INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "EXT1", "EXT2", "EXT4", "PERSID", "NEXT_BUFFER", "READONLY_BUFFER"]
+)
+_MEMO_OPCODES = frozenset(["PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET"])
+
+
+def prescan(data: bytes, source: str) -> None:
+    """Refuse a pickle with opcodes no checkpoint needs or with memo indices out of range.
+
+    ``pickletools.genops`` only decodes opcodes and their arguments; nothing is built or run.
+    A memo index can never legitimately exceed the number of opcodes, and refusing larger ones
+    stops a tiny file from making the C unpickler allocate a gigantic memo table.
+    """
+    try:
+        operations = list(pickletools.genops(data))
+    except Exception as error:
+        raise checkpoint_error(source, f"the pickle data.pkl is corrupt or truncated ({error})") from None
+    limit = len(operations)
+    for opcode, argument, position in operations:
+        if opcode.name in _REFUSED_OPCODES:
+            raise checkpoint_error(
+                source,
+                f"the pickle uses the opcode {opcode.name} at byte {position}, which builds arbitrary "
+                "objects and never appears in a saved state dict; the file was refused",
+            )
+        if opcode.name in _MEMO_OPCODES:
+            if not isinstance(argument, int) or not 0 <= argument <= limit:
+                raise checkpoint_error(
+                    source, f"the pickle uses the out-of-range memo index {argument!r} at byte {position}"
+                )
+
+
+class _Guarded:
+    """Base of every object the unpickler can put on its stack besides plain data.
+
+    ``__slots__`` leaves no ``__dict__`` and ``__setstate__`` refuses, so a BUILD opcode cannot
+    alter these objects, and they define no ``append``/``extend``/``add``/``__setitem__`` for
+    APPENDS, ADDITEMS or SETITEMS to call.
+    """
+
+    __slots__ = ()
+
+    def __setstate__(self, state):
+        raise _Malformed(f"the pickle tries to set the state of {self!r}, which no saved state dict does")
+
+
+class StorageType(_Guarded):
+    """Stand-in for a ``torch.<X>Storage`` class: only names the dtype of a storage."""
+
+    __slots__ = ("name", "dtype")
+
+    def __init__(self, name: str, dtype: np.dtype):
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "dtype", dtype)
+
+    def __repr__(self):
+        return f"<torch.{self.name} stand-in>"
+
+
+class LoadedStorage(_Guarded):
+    """A storage read from ``data/<key>``: a flat read-only numpy array."""
+
+    __slots__ = ("key", "array")
+
+    def __init__(self, key: str, array: np.ndarray):
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "array", array)
+
+    def __repr__(self):
+        return f"<storage {self.key!r}>"
+
+
+class LoadedTensor(_Guarded):
+    """A tensor rebuilt by a stand-in; :func:`finish` swaps it for the caller's array type."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray):
+        object.__setattr__(self, "array", array)
+
+    def __repr__(self):
+        return f"<tensor {self.array.dtype}{list(self.array.shape)}>"
+
+
+class _StandIn(_Guarded):
+    """A callable that takes the place of an allowlisted PyTorch global."""
+
+    __slots__ = ("qualname", "build")
+
+    def __init__(self, qualname: str, build):
+        object.__setattr__(self, "qualname", qualname)
+        object.__setattr__(self, "build", build)
+
+    def __call__(self, *args):
+        return self.build(*args)
+
+    def __repr__(self):
+        return f"<{self.qualname} stand-in>"
+
+
+class _Malformed(Exception):
+    """Raised by the stand-ins; :func:`loads` turns it into a ``CheckpointError`` naming the file."""
+
+
+def _bad(what: str) -> "_Malformed":
+    return _Malformed(what)
+
+
+def _check_int_tuple(value, what: str) -> tuple:
+    if type(value) is not tuple or any(type(v) is not int or v < 0 for v in value):
+        raise _bad(f"the {what} of a tensor must be a tuple of non-negative ints, got {value!r}")
+    return value
+
+
+def _materialise(storage, storage_offset, size, stride) -> LoadedTensor:
+    """The tensor ``storage[storage_offset:]`` viewed with ``size`` and ``stride``, copied out."""
+    if not isinstance(storage, LoadedStorage):
+        raise _bad(f"a tensor was rebuilt from {storage!r} instead of a storage")
+    if type(storage_offset) is not int or storage_offset < 0:
+        raise _bad(f"a tensor has the invalid storage offset {storage_offset!r}")
+    size = _check_int_tuple(size, "size")
+    stride = _check_int_tuple(stride, "stride")
+    if len(size) != len(stride):
+        raise _bad(f"a tensor has size {size} but stride {stride} of a different length")
+    base = storage.array
+    if 0 in size:
+        if storage_offset > base.size:
+            raise _bad(f"a tensor starts at element {storage_offset} of a storage of {base.size} elements")
+        return LoadedTensor(np.empty(size, dtype=base.dtype))
+    last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride))
+    if last >= base.size:
+        raise _bad(
+            f"a tensor of size {size}, stride {stride} and offset {storage_offset} reaches element "
+            f"{last} of storage {storage.key!r}, which has only {base.size} elements"
+        )
+    itemsize = base.dtype.itemsize
+    view = np.lib.stride_tricks.as_strided(
+        base[storage_offset:], shape=size, strides=tuple(s * itemsize for s in stride), writeable=False
+    )
+    return LoadedTensor(view.copy())
+
+
+def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks, metadata=None):
+    if type(requires_grad) is not bool:
+        raise _bad(f"a tensor has requires_grad={requires_grad!r}, which is not a bool")
+    return _materialise(storage, storage_offset, size, stride)
+
+
+def _rebuild_tensor(storage, storage_offset, size, stride):
+    return _materialise(storage, storage_offset, size, stride)
+
+
+def _parameter_data(data):
+    if not isinstance(data, LoadedTensor):
+        raise _bad(f"a Parameter was rebuilt from {data!r} instead of a tensor")
+    return data
+
+
+def _rebuild_parameter(data, requires_grad, backward_hooks):
+    return _parameter_data(data)
+
+
+def _rebuild_parameter_with_state(data, requires_grad, backward_hooks, state):
+    return _parameter_data(data)
+
+
+def _parameter(data=None, requires_grad=True):
+    return _parameter_data(data)
+
+
+def _size(values=()):
+    if type(values) not in (tuple, list) or any(type(v) is not int for v in values):
+        raise _bad(f"torch.Size expects a sequence of ints, got {values!r}")
+    return tuple(values)
+
+
+def _ordered_dict(items=()):
+    if type(items) not in (list, tuple):
+        raise _bad(f"OrderedDict was called with {type(items).__name__}, not a list of pairs")
+    return collections.OrderedDict(items)
+
+
+_STORAGE_MODULES = ("torch", "torch.cuda")
+
+ALLOWED_GLOBALS = {
+    ("collections", "OrderedDict"): _StandIn("collections.OrderedDict", _ordered_dict),
+    ("torch._utils", "_rebuild_tensor_v2"): _StandIn("torch._utils._rebuild_tensor_v2", _rebuild_tensor_v2),
+    ("torch._utils", "_rebuild_tensor"): _StandIn("torch._utils._rebuild_tensor", _rebuild_tensor),
+    ("torch._utils", "_rebuild_parameter"): _StandIn("torch._utils._rebuild_parameter", _rebuild_parameter),
+    ("torch._utils", "_rebuild_parameter_with_state"): _StandIn(
+        "torch._utils._rebuild_parameter_with_state", _rebuild_parameter_with_state
+    ),
+    ("torch.nn.parameter", "Parameter"): _StandIn("torch.nn.parameter.Parameter", _parameter),
+    ("torch", "Size"): _StandIn("torch.Size", _size),
+}
+for _module in _STORAGE_MODULES:
+    for _info in _dtypes.SUPPORTED:
+        ALLOWED_GLOBALS[(_module, _info.torch_storage)] = StorageType(_info.torch_storage, _info.numpy)
+del _module, _info
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Unpickles ``data.pkl`` of a ``.pth`` archive, resolving globals only through an allowlist.
+
+    ``find_class`` returns local stand-ins for ``collections.OrderedDict``,
+    ``torch._utils._rebuild_tensor_v2``/``_rebuild_tensor``/``_rebuild_parameter``/
+    ``_rebuild_parameter_with_state``, ``torch.nn.parameter.Parameter``, ``torch.Size`` and the
+    ``torch.<X>Storage`` classes of the supported dtypes, and refuses every other name with
+    ``CheckpointError``; it never calls ``super().find_class``. ``persistent_load`` accepts only
+    ``('storage', storage_type, key, location, numel)`` ids and reads ``data/<key>`` through
+    ``read_record(key, nbytes)``; ``location`` is ignored (everything loads to host memory).
+    """
+
+    def __init__(self, data: bytes, read_record, byteorder: str, source: str):
+        super().__init__(io.BytesIO(data))
+        self._read_record = read_record
+        self._byteorder = byteorder
+        self._source = source
+        self._records = {}
+
+    def find_class(self, module, name):
+        stand_in = ALLOWED_GLOBALS.get((module, name)) if isinstance(module, str) and isinstance(name, str) else None
+        if stand_in is not None:
+            return stand_in
+        hint = ""
+        if isinstance(module, str) and module.split(".")[0] == "torch":
+            hint = (
+                "; a genuine PyTorch checkpoint holding other objects can be reduced to tensors with "
+                "torch.load(path, weights_only=True) and torch.save(obj.state_dict(), path)"
+            )
+        raise checkpoint_error(
+            self._source,
+            f"the pickle asks for the global {module}.{name}, which is not on the allowlist of "
+            f"tensor-rebuilding names (collections.OrderedDict, torch._utils._rebuild_*, "
+            f"torch.<X>Storage, torch.Size, torch.nn.parameter.Parameter); the file was refused{hint}",
+        )
+
+    def persistent_load(self, pid):
+        if type(pid) is not tuple or len(pid) != 5 or pid[0] != "storage":
+            raise checkpoint_error(
+                self._source, f"the persistent id {pid!r} is not ('storage', type, key, location, numel)"
+            )
+        _, storage_type, key, location, numel = pid
+        if not isinstance(storage_type, StorageType):
+            raise checkpoint_error(self._source, f"the storage type {storage_type!r} is not a torch storage class")
+        if type(key) is not str or type(location) is not str or type(numel) is not int or numel < 0:
+            raise checkpoint_error(self._source, f"the persistent id {pid!r} has malformed fields")
+        dtype = storage_type.dtype
+        raw = self._records.get(key)
+        if raw is None:
+            raw = self._read_record(key, numel * dtype.itemsize)
+            self._records[key] = raw
+        if len(raw) != numel * dtype.itemsize:
+            raise checkpoint_error(
+                self._source,
+                f"storage {key!r} is used as {numel} elements of {dtype} ({numel * dtype.itemsize} bytes) "
+                f"but its record holds {len(raw)} bytes",
+            )
+        return LoadedStorage(key, _dtypes.from_bytes(raw, dtype, self._byteorder))
+
+
+def loads(data: bytes, read_record, byteorder: str, source: str):
+    """Unpickle ``data`` with :class:`RestrictedUnpickler`; tensors come back as ``LoadedTensor``.
+
+    ``read_record(key, nbytes)`` returns the bytes of ``data/<key>``, stored in ``byteorder``.
+
+    Raises:
+        CheckpointError: a refused global or opcode, a malformed tensor, or a corrupt pickle.
+    """
+    prescan(data, source)
+    try:
+        return RestrictedUnpickler(data, read_record, byteorder, source).load()
+    except CheckpointError:
+        raise
+    except _Malformed as error:
+        raise checkpoint_error(source, str(error)) from None
+    except Exception as error:
+        raise checkpoint_error(
+            source, f"the pickle data.pkl is corrupt ({type(error).__name__}: {error})"
+        ) from None
+
+
+def finish(root, convert, source: str):
+    """Replace every ``LoadedTensor`` in ``root`` with ``convert(array)``.
+
+    Lists and dicts are updated in place and tuples rebuilt; a tensor reached twice (a tied
+    weight pickled once and referenced again) maps to one converted object. Anything else the
+    unpickler produced that is not plain data (a bare storage or stand-in) is refused.
+    """
+    done = {}
+
+    def walk(value):
+        marker = id(value)
+        if marker in done:
+            return done[marker]
+        kind = type(value)
+        if kind is LoadedTensor:
+            result = convert(value.array)
+        elif isinstance(value, _Guarded):
+            raise checkpoint_error(source, f"the pickle leaves {value!r} in the data instead of a tensor")
+        elif isinstance(value, dict):
+            done[marker] = value
+            for key in list(value):
+                if isinstance(key, _Guarded):
+                    raise checkpoint_error(source, f"the pickle uses {key!r} as a dict key")
+                value[key] = walk(value[key])
+            for name, attribute in list(getattr(value, "__dict__", {}).items()):
+                value.__dict__[name] = walk(attribute)
+            return value
+        elif kind is list:
+            done[marker] = value
+            value[:] = [walk(item) for item in value]
+            return value
+        elif kind is tuple:
+            result = tuple(walk(item) for item in value)
+        elif kind in (set, frozenset):
+            if any(isinstance(item, _Guarded) for item in value):
+                raise checkpoint_error(source, "the pickle puts tensors or storages inside a set")
+            result = value
+        else:
+            result = value
+        done[marker] = result
+        return result
+
+    try:
+        return walk(root)
+    except RecursionError:
+        raise checkpoint_error(source, "the pickled object is nested too deeply") from None

@@ -1,0 +1,4 @@
+"""rustorch.utils: host-side utilities (``torch.utils``); see ``rustorch.utils.data``."""
+from . import data
+
+__all__ = ["data"]
