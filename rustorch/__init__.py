@@ -12,7 +12,9 @@ Two layers:
 """
 import numpy as _np
 
-from . import functional, nn, optim
+from .utils.data import DataLoader, Dataset, TensorDataset, random_split
+
+from . import datasets, functional, nn, optim, utils
 from .nn import functional as _nn_functional
 from .stateful import (
     ELU,

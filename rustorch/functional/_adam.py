@@ -140,54 +140,55 @@ def _from_real(x, dtype):
 
 
 def _lerp(start, end, weight):
-    # ATen's lerp: the formula switches at |weight| = 0.5 for accuracy.
-    return jnp.where(
-        jnp.abs(weight) < 0.5,
-        start + weight * (end - start),
-        end + (weight - 1) * (end - start),
-    )
+    # ATen's vectorised lerp: the formula switches at |weight| = 0.5 for accuracy, and both
+    # forms are one fused multiply-add from a selected base.
+    small = jnp.abs(weight) < 0.5
+    return jnp.where(small, start, end) + jnp.where(small, weight, weight - 1) * (end - start)
 
 
-def _bias_correction(one_minus_beta, step):
-    """``1 - beta ** step`` from ``1 - beta``, accurate to a few float32 ulps."""
-    return -jnp.expm1(step * jnp.log1p(-one_minus_beta))
+def _bias_corrections(hp: AdamHyperparams, steps):
+    """``step_size = lr / (1 - beta1**step)`` and ``sqrt(1 - beta2**step)`` for a vector of steps.
+
+    ``1 - beta**step`` is ``-expm1(step * log1p(-(1 - beta)))``, accurate to a few float32 ulps
+    of PyTorch's double-precision value (a float32 power would lose up to 1e-5 relative).
+    """
+    bc1 = -jnp.expm1(steps * jnp.log1p(-hp.one_minus_beta1))
+    bc2 = -jnp.expm1(steps * jnp.log1p(-hp.one_minus_beta2))
+    return hp.lr / bc1, jnp.sqrt(bc2)
 
 
-def _adam_real_leaf(p, g, step, m, v, vmax, hp: AdamHyperparams, *, amsgrad, maximize, decoupled):
+def _adam_real_leaf(p, g, m, v, vmax, hp, step_size, bc2_sqrt, *, amsgrad, maximize, decoupled):
     dtype = p.dtype
     ct = compute_dtype(dtype)
     if ct == dtype:
         def rnd(x):
             return x
     else:
-        # PyTorch stores every in-place result in the parameter's dtype; round where it does.
+        # PyTorch stores every in-place result in the parameter's dtype, and ``add`` rounds its
+        # scalar operand to that dtype too; round where it does.
         def rnd(x):
             return x.astype(dtype).astype(ct)
 
     p, g, m, v = (x.astype(ct) for x in (p, g, m, v))
     lr, c1, c2, eps, wd = (h.astype(ct) for h in hp)
+    step_size, bc2_sqrt = step_size.astype(ct), bc2_sqrt.astype(ct)
     if maximize:
         g = -g
-    step = step + 1
     if decoupled:
         p = jnp.where(wd != 0, rnd(p * (1 - lr * wd)), p)
     else:
-        g = jnp.where(wd != 0, rnd(g + wd * p), g)
+        g = jnp.where(wd != 0, rnd(g + rnd(wd) * p), g)
     m = rnd(_lerp(m, g, c1))
     v = rnd(rnd(v * (1 - c2)) + (c2 * g) * g)
-    step_ct = step.astype(ct)
-    step_size = lr / _bias_correction(c1, step_ct)
-    bc2_sqrt = jnp.sqrt(_bias_correction(c2, step_ct))
     if amsgrad:
         vmax = jnp.maximum(vmax.astype(ct), v)
         second = vmax
     else:
         second = v
-    denom = rnd(rnd(rnd(jnp.sqrt(second)) / bc2_sqrt) + eps)
+    denom = rnd(rnd(rnd(jnp.sqrt(second)) / bc2_sqrt) + rnd(eps))
     p = rnd(p + ((-step_size) * m) / denom)
     return (
         p.astype(dtype),
-        step,
         m.astype(dtype),
         v.astype(dtype),
         None if vmax is None else vmax.astype(dtype),
@@ -219,19 +220,25 @@ def _make_adam(op: str, lr, betas, eps, weight_decay, amsgrad, maximize, decoupl
                 "create the state with this optimizer's init"
             )
         hp = state.hyperparams
+        steps = jax.tree_util.tree_leaves(state.step)
+        # One vector op for every leaf's bias corrections keeps the compiled program small.
+        next_steps = jnp.stack(steps) + 1 if steps else jnp.zeros((0,), jnp.float32)
+        step_sizes, bc2_sqrts = _bias_corrections(hp, next_steps)
 
-        def leaf(p, g, step, m, v, vmax):
+        def leaf(i, p, g, step, m, v, vmax):
             kwargs = dict(amsgrad=amsgrad, maximize=maximize, decoupled=decoupled)
+            scalars = (hp, step_sizes[i], bc2_sqrts[i])
             if not jnp.iscomplexobj(p):
-                return _adam_real_leaf(p, g, step, m, v, vmax, hp, **kwargs)
-            real = _adam_real_leaf(
-                _to_real(p), _to_real(g), step, _to_real(m), _to_real(v),
-                None if vmax is None else _to_real(vmax), hp, **kwargs,
+                p, m, v, vmax = _adam_real_leaf(p, g, m, v, vmax, *scalars, **kwargs)
+                return p, next_steps[i], m, v, vmax
+            p, m, v, vmax = _adam_real_leaf(
+                _to_real(p), _to_real(g), _to_real(m), _to_real(v),
+                None if vmax is None else _to_real(vmax), *scalars, **kwargs,
             )
-            p, step, m, v, vmax = real
+            dtype = g.dtype
             return (
-                _from_real(p, g.dtype), step, _from_real(m, g.dtype), _from_real(v, g.dtype),
-                None if vmax is None else _from_real(vmax, g.dtype),
+                _from_real(p, dtype), next_steps[i], _from_real(m, dtype), _from_real(v, dtype),
+                None if vmax is None else _from_real(vmax, dtype),
             )
 
         new_params, (step, exp_avg, exp_avg_sq, max_exp_avg_sq) = per_leaf_update(

@@ -167,7 +167,7 @@ def per_leaf_update(
     state_names: Sequence[str],
     leaf_update: Callable[..., tuple],
 ) -> tuple[Any, list[Any]]:
-    """Run ``leaf_update(param, grad, *leaf_states) -> (param, *leaf_states)`` on every leaf.
+    """Run ``leaf_update(index, param, grad, *leaf_states) -> (param, *leaf_states)`` per leaf.
 
     ``states`` are pytrees with the structure of ``params`` (or ``None`` for absent state).
     A leaf without a gradient (``has_grad`` False or ``grads`` leaf ``None``) keeps its param and
@@ -203,7 +203,7 @@ def per_leaf_update(
                     f"{g.dtype}, but its parameter has shape {p.shape} and dtype {p.dtype}; "
                     "pass grads with the parameters' shapes and dtypes"
                 )
-            results = leaf_update(p, g, *olds)
+            results = leaf_update(i, p, g, *olds)
             if mask is not True:
                 results = tuple(
                     None if new is None else jnp.where(mask, new, old)

@@ -66,9 +66,47 @@ def _edge_pads(spatial, kernel, stride, pad, dilation, out):
 
 
 def _lowest(dtype):
+    # Max pooling's implicit padding value: -inf, or the integer dtype's minimum.
     if jnp.issubdtype(dtype, jnp.floating):
-        return jnp.array(-jnp.inf, dtype)
-    return jnp.array(jnp.iinfo(dtype).min, dtype)
+        return np.array(-np.inf, dtype)
+    return np.array(jnp.iinfo(dtype).min, dtype)
+
+
+def _window_patches(x, kernel, stride, dilation, out):
+    """Stack the ``kh * kw`` window taps of the last two axes: ``[..., kh*kw, oh, ow]``.
+
+    Tap ``(i, j)`` sits at index ``i * kw + j``, so the stacking order is PyTorch's row-major
+    scan of a window and an argmax over the tap axis returns the element PyTorch picks on ties.
+    """
+    lead = x.shape[:-2]
+    zeros, ones = (0,) * len(lead), (1,) * len(lead)
+    taps = []
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            start = (i * dilation[0], j * dilation[1])
+            limit = tuple(b + (o - 1) * s + 1 for b, o, s in zip(start, out, stride))
+            taps.append(lax.slice(x, zeros + start, lead + limit, ones + stride))
+    return jnp.stack(taps, axis=-3)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3, 4))
+def _window_max(x, kernel, stride, dilation, out):
+    """Max over (possibly overlapping, dilated) windows of the already padded last two axes."""
+    return _window_patches(x, kernel, stride, dilation, out).max(axis=-3)
+
+
+@_window_max.defjvp
+def _window_max_jvp(kernel, stride, dilation, out, primals, tangents):
+    # PyTorch routes a window's whole gradient to its first maximum; jnp.max would split it
+    # between ties, and JAX has no reverse mode for reduce_window max with dilation. The tangent
+    # is a masked sum over the taps, whose transpose is a select and strided pads: forward and
+    # reverse mode, any dilation, and on CPU faster than reduce_window's select_and_scatter.
+    (x,), (dx,) = primals, tangents
+    taps = _window_patches(x, kernel, stride, dilation, out)
+    first = jnp.argmax(taps, axis=-3)
+    hit = lax.broadcasted_iota(first.dtype, (kernel[0] * kernel[1], 1, 1), 0) == first[..., None, :, :]
+    dtaps = _window_patches(dx, kernel, stride, dilation, out)
+    return taps.max(axis=-3), jnp.where(hit, dtaps, jnp.zeros((), dx.dtype)).sum(axis=-3)
 
 
 def _window_argmax(blocks):
@@ -94,9 +132,7 @@ def _block_max(x, kernel):
 
 @_block_max.defjvp
 def _block_max_jvp(kernel, primals, tangents):
-    # jnp.max would split the gradient between tied maxima; PyTorch routes all of it to the first
-    # maximum in the window. The tangent is a masked sum, whose transpose is an elementwise select:
-    # this is several times faster than reduce_window's select_and_scatter backward on CPU.
+    # As _window_max_jvp, on a reshape instead of k*k strided slices.
     (x,), (dx,) = primals, tangents
     kh, kw = kernel
     shape = (*x.shape[:-2], x.shape[-2] // kh, kh, x.shape[-1] // kw, kw)
@@ -143,10 +179,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if stride == kernel and dilation == (1, 1):
         # Non-overlapping windows: a reshape-and-reduce, with a fast tie-aware gradient.
         return _block_max(x, kernel)
-    ones = (1,) * (input.ndim - 2)
-    return lax.reduce_window(
-        x, lowest, lax.max, ones + kernel, ones + stride, "VALID", window_dilation=ones + dilation
-    )
+    return _window_max(x, kernel, stride, dilation, out)
 
 
 def _avg_divisors(size, kernel, stride, pad, out, count_include_pad):
@@ -204,7 +237,7 @@ def avg_pool2d(
         if divisor_override == 0:
             raise ValueError(f"{op}: divisor must be not zero (got divisor_override=0)")
     pads = _edge_pads(input.shape[-2:], kernel, stride, pad, (1, 1), out)
-    zero = jnp.zeros((), input.dtype)
+    zero = np.zeros((), input.dtype)  # concrete, so reduce_window sees the add monoid
     lead_pads = [(0, 0, 0)] * (input.ndim - 2)
     x = lax.pad(input, zero, lead_pads + pads)
     if stride == kernel:
@@ -229,7 +262,7 @@ def _adaptive_sum(x, axis, out):
     if out > 0 and size % out == 0:
         k = size // out
         shape = x.shape[:axis] + (out, k) + x.shape[axis + 1 :]
-        return x.reshape(shape).sum(axis=axis), np.full(out, k, np.int64)
+        return x.reshape(shape).sum(axis=axis + 1), np.full(out, k, np.int64)
     starts = (np.arange(out) * size) // out
     ends = -((-(np.arange(out) + 1) * size) // out)
     member = (np.arange(size)[None, :] >= starts[:, None]) & (np.arange(size)[None, :] < ends[:, None])

@@ -139,7 +139,8 @@ def _sgd_leaf(p, g, buf, has_buf, hp: SGDHyperparams, *, use_momentum, nesterov,
         def rnd(x):
             return x
     else:
-        # PyTorch stores every intermediate tensor in the parameter's dtype; round where it does.
+        # PyTorch stores every intermediate tensor in the parameter's dtype, and ``add`` rounds
+        # its ``alpha`` to that dtype too; round where it does.
         def rnd(x):
             return x.astype(dtype).astype(ct)
 
@@ -147,17 +148,17 @@ def _sgd_leaf(p, g, buf, has_buf, hp: SGDHyperparams, *, use_momentum, nesterov,
     lr, momentum, one_minus_dampening, wd = (h.astype(ct) for h in hp)
     if maximize:
         g = -g
-    g = jnp.where(wd != 0, rnd(g + wd * p), g)
+    g = jnp.where(wd != 0, rnd(g + rnd(wd) * p), g)
     if use_momentum:
         buf_ct = buf.astype(ct)
-        moved = rnd(rnd(buf_ct * momentum) + one_minus_dampening * g)
+        moved = rnd(rnd(buf_ct * momentum) + rnd(one_minus_dampening) * g)
         new_buf = jnp.where(has_buf, moved, g)
-        direction = rnd(g + momentum * new_buf) if nesterov else new_buf
+        direction = rnd(g + rnd(momentum) * new_buf) if nesterov else new_buf
         active = momentum != 0
         g = jnp.where(active, direction, g)
         buf = jnp.where(active, new_buf, buf_ct).astype(dtype)
         has_buf = jnp.logical_or(has_buf, active)
-    p = rnd(p + (-lr) * g)
+    p = rnd(p + rnd(-lr) * g)
     return p.astype(dtype), buf, has_buf
 
 
@@ -235,9 +236,14 @@ def sgd(
                 f"{op}: this optimizer uses momentum but the state has no momentum buffers; "
                 "create the state with this optimizer's init"
             )
+        if not use_momentum and state.momentum_buffer is not None:
+            raise ValueError(
+                f"{op}: this optimizer has no momentum but the state has momentum buffers; "
+                "create the state with this optimizer's init"
+            )
         hp = state.hyperparams
 
-        def leaf(p, g, buf, has_buf):
+        def leaf(_, p, g, buf, has_buf):
             return _sgd_leaf(
                 p, g, buf, has_buf, hp,
                 use_momentum=use_momentum, nesterov=nesterov, maximize=maximize,

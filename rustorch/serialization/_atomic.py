@@ -31,7 +31,8 @@ def atomic_write(path: str):
     while True:
         temporary = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
         try:
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+            descriptor = os.open(temporary, flags, 0o666)
             break
         except FileExistsError:
             continue

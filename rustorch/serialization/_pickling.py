@@ -201,7 +201,9 @@ class CheckpointPickler:
 
     def _sequence(self, value, path) -> None:
         if isinstance(value, tuple):
-            self._tuple([lambda i=i, item=item: self._save(item, path + (i,)) for i, item in enumerate(value)])
+            self._tuple(
+                [lambda i=i, item=item: self._save(item, path + (i,)) for i, item in enumerate(value)]
+            )
             return
         self._out += pickle.EMPTY_LIST
         for start in range(0, len(value), _BATCH):
@@ -295,6 +297,10 @@ def prescan(data: bytes, source: str) -> None:
                 )
 
 
+class _Malformed(Exception):
+    """Raised by the stand-ins; :func:`loads` turns it into a ``CheckpointError`` naming the file."""
+
+
 class _Guarded:
     """Base of every object the unpickler can put on its stack besides plain data.
 
@@ -363,38 +369,30 @@ class _StandIn(_Guarded):
         return f"<{self.qualname} stand-in>"
 
 
-class _Malformed(Exception):
-    """Raised by the stand-ins; :func:`loads` turns it into a ``CheckpointError`` naming the file."""
-
-
-def _bad(what: str) -> "_Malformed":
-    return _Malformed(what)
-
-
 def _check_int_tuple(value, what: str) -> tuple:
     if type(value) is not tuple or any(type(v) is not int or v < 0 for v in value):
-        raise _bad(f"the {what} of a tensor must be a tuple of non-negative ints, got {value!r}")
+        raise _Malformed(f"the {what} of a tensor must be a tuple of non-negative ints, got {value!r}")
     return value
 
 
 def _materialise(storage, storage_offset, size, stride) -> LoadedTensor:
     """The tensor ``storage[storage_offset:]`` viewed with ``size`` and ``stride``, copied out."""
     if not isinstance(storage, LoadedStorage):
-        raise _bad(f"a tensor was rebuilt from {storage!r} instead of a storage")
+        raise _Malformed(f"a tensor was rebuilt from {storage!r} instead of a storage")
     if type(storage_offset) is not int or storage_offset < 0:
-        raise _bad(f"a tensor has the invalid storage offset {storage_offset!r}")
+        raise _Malformed(f"a tensor has the invalid storage offset {storage_offset!r}")
     size = _check_int_tuple(size, "size")
     stride = _check_int_tuple(stride, "stride")
     if len(size) != len(stride):
-        raise _bad(f"a tensor has size {size} but stride {stride} of a different length")
+        raise _Malformed(f"a tensor has size {size} but stride {stride} of a different length")
     base = storage.array
     if 0 in size:
         if storage_offset > base.size:
-            raise _bad(f"a tensor starts at element {storage_offset} of a storage of {base.size} elements")
+            raise _Malformed(f"a tensor starts at element {storage_offset} of a storage of {base.size} elements")
         return LoadedTensor(np.empty(size, dtype=base.dtype))
     last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride))
     if last >= base.size:
-        raise _bad(
+        raise _Malformed(
             f"a tensor of size {size}, stride {stride} and offset {storage_offset} reaches element "
             f"{last} of storage {storage.key!r}, which has only {base.size} elements"
         )
@@ -407,7 +405,7 @@ def _materialise(storage, storage_offset, size, stride) -> LoadedTensor:
 
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks, metadata=None):
     if type(requires_grad) is not bool:
-        raise _bad(f"a tensor has requires_grad={requires_grad!r}, which is not a bool")
+        raise _Malformed(f"a tensor has requires_grad={requires_grad!r}, which is not a bool")
     return _materialise(storage, storage_offset, size, stride)
 
 
@@ -417,7 +415,7 @@ def _rebuild_tensor(storage, storage_offset, size, stride):
 
 def _parameter_data(data):
     if not isinstance(data, LoadedTensor):
-        raise _bad(f"a Parameter was rebuilt from {data!r} instead of a tensor")
+        raise _Malformed(f"a Parameter was rebuilt from {data!r} instead of a tensor")
     return data
 
 
@@ -435,13 +433,13 @@ def _parameter(data=None, requires_grad=True):
 
 def _size(values=()):
     if type(values) not in (tuple, list) or any(type(v) is not int for v in values):
-        raise _bad(f"torch.Size expects a sequence of ints, got {values!r}")
+        raise _Malformed(f"torch.Size expects a sequence of ints, got {values!r}")
     return tuple(values)
 
 
 def _ordered_dict(items=()):
     if type(items) not in (list, tuple):
-        raise _bad(f"OrderedDict was called with {type(items).__name__}, not a list of pairs")
+        raise _Malformed(f"OrderedDict was called with {type(items).__name__}, not a list of pairs")
     return collections.OrderedDict(items)
 
 
@@ -484,7 +482,9 @@ class RestrictedUnpickler(pickle.Unpickler):
         self._records = {}
 
     def find_class(self, module, name):
-        stand_in = ALLOWED_GLOBALS.get((module, name)) if isinstance(module, str) and isinstance(name, str) else None
+        stand_in = None
+        if isinstance(module, str) and isinstance(name, str):
+            stand_in = ALLOWED_GLOBALS.get((module, name))
         if stand_in is not None:
             return stand_in
         hint = ""
@@ -507,7 +507,9 @@ class RestrictedUnpickler(pickle.Unpickler):
             )
         _, storage_type, key, location, numel = pid
         if not isinstance(storage_type, StorageType):
-            raise checkpoint_error(self._source, f"the storage type {storage_type!r} is not a torch storage class")
+            raise checkpoint_error(
+                self._source, f"the storage type {storage_type!r} is not a torch storage class"
+            )
         if type(key) is not str or type(location) is not str or type(numel) is not int or numel < 0:
             raise checkpoint_error(self._source, f"the persistent id {pid!r} has malformed fields")
         dtype = storage_type.dtype

@@ -15,8 +15,6 @@ import json
 import math
 import struct
 
-import numpy as np
-
 from . import _dtypes, _values
 from ._errors import checkpoint_error
 
@@ -44,7 +42,9 @@ def prepare(obj) -> dict:
                 f"{type(name).__name__}; save to a .pth file to keep non-string keys."
             )
         if name == _METADATA_KEY:
-            raise TypeError(f"save: {_METADATA_KEY!r} is reserved by the safetensors format and cannot name a tensor.")
+            raise TypeError(
+                f"save: {_METADATA_KEY!r} is reserved by the safetensors format and cannot name a tensor."
+            )
         if not _values.is_array(value):
             raise TypeError(
                 f"save: a .safetensors file holds only arrays, but obj[{name!r}] is a "
@@ -55,12 +55,10 @@ def prepare(obj) -> dict:
     return tensors
 
 
-def write(fileobj, tensors: dict, metadata=None) -> None:
-    """Write ``tensors`` (from :func:`prepare`) and optional str->str ``metadata`` to ``fileobj``."""
+def write(fileobj, tensors: dict) -> None:
+    """Write ``tensors`` (from :func:`prepare`) to ``fileobj`` as a safetensors file."""
     order = sorted(tensors, key=lambda name: (-tensors[name].dtype.itemsize, name))
     header = {}
-    if metadata:
-        header[_METADATA_KEY] = dict(metadata)
     offset = 0
     for name in order:
         array = tensors[name]
@@ -100,7 +98,9 @@ def read(fileobj, file_size: int, source: str, convert) -> dict:
     """
     prefix = fileobj.read(8)
     if len(prefix) < 8:
-        raise checkpoint_error(source, f"the file has {len(prefix)} bytes, fewer than the 8-byte safetensors header length")
+        raise checkpoint_error(
+            source, f"the file has {len(prefix)} bytes, fewer than the 8-byte safetensors header length"
+        )
     (header_size,) = struct.unpack("<Q", prefix)
     if header_size > MAX_HEADER_BYTES:
         raise checkpoint_error(
@@ -128,7 +128,9 @@ def read(fileobj, file_size: int, source: str, convert) -> dict:
     entries = []
     for name, info in header.items():
         if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= info.keys():
-            raise checkpoint_error(source, f"tensor {name!r} needs 'dtype', 'shape' and 'data_offsets', got {info!r}")
+            raise checkpoint_error(
+                source, f"tensor {name!r} needs 'dtype', 'shape' and 'data_offsets', got {info!r}"
+            )
         dtype_info = _dtypes.BY_SAFETENSORS.get(info["dtype"])
         if dtype_info is None:
             raise checkpoint_error(
@@ -155,16 +157,21 @@ def read(fileobj, file_size: int, source: str, convert) -> dict:
     covered = 0
     for begin, end, name, _, _ in sorted(entries):
         if begin < covered:
-            raise checkpoint_error(source, f"tensor {name!r} at bytes [{begin}, {end}) overlaps the previous tensor")
+            raise checkpoint_error(
+                source, f"tensor {name!r} at bytes [{begin}, {end}) overlaps the previous tensor"
+            )
         if begin > covered:
             raise checkpoint_error(
-                source, f"the buffer has a hole at bytes [{covered}, {begin}) before tensor {name!r}; the format forbids holes"
+                source,
+                f"the buffer has a hole at bytes [{covered}, {begin}) before tensor {name!r}; the format "
+                "forbids holes",
             )
         covered = end
     if covered != buffer_size:
         problem = "truncated" if covered > buffer_size else "followed by bytes no tensor covers"
         raise checkpoint_error(
-            source, f"the tensors cover {covered} bytes but the data buffer has {buffer_size}: the file is {problem}"
+            source,
+            f"the tensors cover {covered} bytes but the data buffer has {buffer_size}: the file is {problem}",
         )
 
     result = {}
@@ -173,7 +180,9 @@ def read(fileobj, file_size: int, source: str, convert) -> dict:
         fileobj.seek(data_start + begin)
         chunk = bytearray(end - begin)
         if fileobj.readinto(chunk) != len(chunk):
-            raise checkpoint_error(source, f"tensor {name!r} could not be read completely; the file is truncated")
+            raise checkpoint_error(
+                source, f"tensor {name!r} could not be read completely; the file is truncated"
+            )
         array = _dtypes.from_bytes(chunk, dtype).reshape(shape)
         result[name] = convert(array)
     return result

@@ -22,7 +22,7 @@ import zipfile
 import zlib
 
 from . import _dtypes, _pickling
-from ._errors import checkpoint_error
+from ._errors import CheckpointError, checkpoint_error
 
 ALIGNMENT = 64
 # Sizes and offsets from this value on go to ZIP64 extra fields (miniz: ``>= MZ_UINT32_MAX``);
@@ -143,12 +143,6 @@ def write_archive(fileobj, archive_name: str, pickle_bytes: bytes, storages) -> 
     writer.finish()
 
 
-# zipfile reports damage through many exception types (BadZipFile, EOFError, struct.error,
-# zlib.error, NotImplementedError for unknown methods, RuntimeError for encryption, OSError ...);
-# all of them mean the same thing to the caller: the archive cannot be read.
-_ZIP_ERRORS = Exception
-
-
 def read_archive(fileobj, source: str, convert):
     """Load the object stored in the ``.pth`` archive ``fileobj`` (seekable, binary).
 
@@ -156,10 +150,15 @@ def read_archive(fileobj, source: str, convert):
         CheckpointError: not a readable zip, a TorchScript archive, missing or corrupt records,
             or a pickle the restricted unpickler refuses.
     """
+    # zipfile reports damage through many exception types (BadZipFile, EOFError, struct.error,
+    # zlib.error, NotImplementedError for unknown methods, RuntimeError for encryption, ...); all
+    # of them mean the same thing to the caller: the archive cannot be read.
     try:
         archive = zipfile.ZipFile(fileobj)
-    except _ZIP_ERRORS as error:
-        raise checkpoint_error(source, f"it is not a readable zip archive, it may be truncated ({error})") from None
+    except Exception as error:
+        raise checkpoint_error(
+            source, f"it is not a readable zip archive, it may be truncated ({error})"
+        ) from None
     with archive:
         names = archive.namelist()
         if not names or "/" not in names[0]:
@@ -185,7 +184,9 @@ def read_archive(fileobj, source: str, convert):
             try:
                 info = archive.getinfo(name)
             except KeyError:
-                raise checkpoint_error(source, f"the pickle refers to storage {key!r} but the record {name} is missing") from None
+                raise checkpoint_error(
+                    source, f"the pickle refers to storage {key!r} but the record {name} is missing"
+                ) from None
             if info.file_size != nbytes:
                 raise checkpoint_error(
                     source, f"the record {name} holds {info.file_size} bytes where the pickle expects {nbytes}"
@@ -198,7 +199,21 @@ def read_archive(fileobj, source: str, convert):
 
 
 def _read(archive, name: str, source: str) -> bytes:
+    """The bytes of record ``name``, CRC-checked by zipfile.
+
+    Only stored (uncompressed) records are read: torch.save never compresses, and refusing
+    compression keeps memory bounded by the file size (no zip bombs).
+    """
     try:
-        return archive.read(name)
-    except _ZIP_ERRORS as error:
+        info = archive.getinfo(name)
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise checkpoint_error(
+                source,
+                f"the record {name} is compressed (zip method {info.compress_type}); PyTorch checkpoints "
+                "store records uncompressed",
+            )
+        return archive.read(info)
+    except CheckpointError:
+        raise
+    except Exception as error:
         raise checkpoint_error(source, f"the record {name} is corrupt or truncated ({error})") from None

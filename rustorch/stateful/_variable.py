@@ -368,7 +368,10 @@ class Variable:
 
     def __array__(self, dtype=None, copy=None):
         array = np.asarray(self._concrete())
-        return array if dtype is None else array.astype(dtype)
+        if dtype is not None:
+            return array.astype(dtype)
+        # numpy asks for copy=True in np.array(v): it must get a writable array of its own.
+        return array.copy() if copy else array
 
     def __jax_array__(self):
         return self._concrete()
