@@ -12,9 +12,10 @@ Two layers:
 """
 import numpy as _np
 
+from .serialization import CheckpointError, load, save
 from .utils.data import DataLoader, Dataset, TensorDataset, random_split
 
-from . import datasets, functional, nn, optim, utils
+from . import datasets, functional, nn, optim, serialization, utils
 from .nn import functional as _nn_functional
 from .stateful import (
     ELU,

@@ -72,7 +72,7 @@ def save(obj, f) -> None:
     _zipformat.write_archive(f, _zipformat.archive_name_for(None), pickle_bytes, storages)
 
 
-def load(f, *, map_to: str = "tensor"):
+def load(f, map_location=None, *, weights_only: bool = True, map_to: str = "tensor"):
     """Load an object saved by :func:`save` or ``torch.save``, or a safetensors file.
 
     Matches ``torch.load(f, weights_only=True)``: the format is recognised from the file's first
@@ -88,6 +88,9 @@ def load(f, *, map_to: str = "tensor"):
 
     Args:
         f: a path (str or ``os.PathLike``) or a binary file object with ``read``.
+        map_location: accepted for ``torch.load`` compatibility and ignored: JAX decides
+            where arrays live.
+        weights_only: must be True (the default): rustorch never unpickles arbitrary objects.
         map_to: what tensors become: ``'tensor'`` (default) ``rustorch.tensor`` values,
             ``'jax'`` JAX arrays, ``'numpy'`` numpy arrays exactly as stored. For ``'jax'`` and
             ``'tensor'``, int64 becomes int32 and float64 becomes float32 unless
@@ -106,6 +109,11 @@ def load(f, *, map_to: str = "tensor"):
         TypeError: ``f`` is neither a path nor a readable binary file object.
         FileNotFoundError: ``f`` is a path that does not exist.
     """
+    if weights_only is not True:
+        raise ValueError(
+            "rustorch.load reads tensors, containers, numbers and strings only (weights_only=True); "
+            "loading arbitrary pickled objects would let a file run code, so it is not supported"
+        )
     _values.check_map_to(map_to)
     if isinstance(f, (str, os.PathLike)):
         path = os.fsdecode(f)
