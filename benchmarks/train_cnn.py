@@ -1,0 +1,226 @@
+"""Training throughput of the plan's CNN: rustorch facade vs rustorch functional (jit) vs PyTorch.
+
+    python benchmarks/train_cnn.py                      # batch 64 and 256, 3 rounds x 20 steps
+    python benchmarks/train_cnn.py --batch-sizes 64 --rounds 5 --steps 30
+    python benchmarks/train_cnn.py --contenders facade,functional
+
+Every contender trains the same model (Conv-BN-ReLU-MaxPool-Dropout x2, Linear-BN-ReLU-Dropout,
+Linear; Adam; BN in training mode; dropout on) on random MNIST-shaped batches. Rounds rotate
+the contenders' order so that a noisy neighbour hurts all of them alike; each round times
+``--steps`` steps after a warm-up and reports samples/s. The summary gives the median, min and
+max over rounds, the ratio to PyTorch eager and to the functional step, the first-step time
+(compile included) and the process's peak RSS. One JSON record per run is appended to
+``benchmarks/results/train_cnn.jsonl``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import time
+
+import numpy as np
+
+
+def _facade_contender(batch_size):
+    import rustorch
+    from rustorch import nn
+
+    rustorch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.25),
+        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.25),
+        nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.BatchNorm1d(128), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(128, 10),
+    )
+    criterion = nn.CrossEntropyLoss()
+    optimizer = rustorch.optim.Adam(model.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    x = rustorch.tensor(rng.standard_normal((batch_size, 1, 28, 28), dtype=np.float32))
+    y = rustorch.tensor(rng.integers(0, 10, batch_size).astype(np.int32))
+
+    def step():
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    def sync(loss):
+        loss.item()
+
+    def record_cost():
+        """Python time to record one forward pass and loss (no evaluation)."""
+        started = time.perf_counter()
+        for _ in range(20):
+            criterion(model(x), y)
+        elapsed = (time.perf_counter() - started) / 20
+        rustorch.stateful._graph._pending_effects.clear()
+        return elapsed
+
+    return step, sync, record_cost
+
+
+def _functional_contender(batch_size):
+    import jax
+    import jax.numpy as jnp
+
+    import rustorch.functional as F
+
+    keys = jax.random.split(jax.random.PRNGKey(0), 8)
+    params = {}
+    params["c1w"], params["c1b"] = F.conv2d_init(keys[0], 1, 32, 3)
+    params["c2w"], params["c2b"] = F.conv2d_init(keys[1], 32, 64, 3)
+    params["l1w"], params["l1b"] = F.linear_init(keys[2], 64 * 7 * 7, 128)
+    params["l2w"], params["l2b"] = F.linear_init(keys[3], 128, 10)
+    for name, size in (("bn1", 32), ("bn2", 64), ("bn3", 128)):
+        params[name + "w"] = jnp.ones(size)
+        params[name + "b"] = jnp.zeros(size)
+    states = {name: F.BatchNormState.create(size) for name, size in (("bn1", 32), ("bn2", 64), ("bn3", 128))}
+    optimizer = F.adam(lr=1e-3)
+    opt_state = optimizer.init(params)
+
+    def loss_fn(params, states, x, y, key):
+        k1, k2, k3 = jax.random.split(key, 3)
+        new = {}
+        h = F.conv2d(x, params["c1w"], params["c1b"], padding=1)
+        h, new["bn1"] = F.batch_norm(h, params["bn1w"], params["bn1b"], states["bn1"], training=True)
+        h = F.dropout(F.max_pool2d(F.relu(h), 2), 0.25, key=k1)
+        h = F.conv2d(h, params["c2w"], params["c2b"], padding=1)
+        h, new["bn2"] = F.batch_norm(h, params["bn2w"], params["bn2b"], states["bn2"], training=True)
+        h = F.dropout(F.max_pool2d(F.relu(h), 2), 0.25, key=k2)
+        h = F.linear(F.flatten(h), params["l1w"], params["l1b"])
+        h, new["bn3"] = F.batch_norm(h, params["bn3w"], params["bn3b"], states["bn3"], training=True)
+        h = F.dropout(F.relu(h), 0.5, key=k3)
+        logits = F.linear(h, params["l2w"], params["l2b"])
+        return F.cross_entropy(logits, y), new
+
+    @jax.jit
+    def train_step(params, states, opt_state, x, y, key):
+        key, sub = jax.random.split(key)
+        (loss, states), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, states, x, y, sub)
+        params, opt_state = optimizer.update(grads, opt_state, params)
+        return params, states, opt_state, key, loss
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((batch_size, 1, 28, 28), dtype=np.float32))
+    y = jnp.asarray(rng.integers(0, 10, batch_size).astype(np.int32))
+    carry = [params, states, opt_state, jax.random.PRNGKey(1)]
+
+    def step():
+        carry[0], carry[1], carry[2], carry[3], loss = train_step(*carry[:3], x, y, carry[3])
+        return loss
+
+    def sync(loss):
+        jax.block_until_ready(loss)
+
+    return step, sync, None
+
+
+def _torch_contender(batch_size, compiled=False):
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.25),
+        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.25),
+        nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.BatchNorm1d(128), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(128, 10),
+    )
+    criterion = nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    forward = torch.compile(model) if compiled else model
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.standard_normal((batch_size, 1, 28, 28), dtype=np.float32))
+    y = torch.from_numpy(rng.integers(0, 10, batch_size))
+
+    def step():
+        optimizer.zero_grad()
+        loss = criterion(forward(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step, (lambda loss: loss.item()), None
+
+
+CONTENDERS = {
+    "facade": _facade_contender,
+    "functional": _functional_contender,
+    "torch": _torch_contender,
+    "torch.compile": lambda b: _torch_contender(b, compiled=True),
+}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch-sizes", default="64,256")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--contenders", default="facade,functional,torch")
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "train_cnn.jsonl"))
+    args = parser.parse_args(argv)
+    names = [n for n in args.contenders.split(",") if n]
+    try:
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)
+    except ImportError:
+        names = [n for n in names if not n.startswith("torch")]
+
+    records = []
+    for batch_size in (int(b) for b in args.batch_sizes.split(",")):
+        runs, first_step, record_costs = {}, {}, {}
+        for name in names:
+            step, sync, record_cost = CONTENDERS[name](batch_size)
+            started = time.perf_counter()
+            sync(step())
+            first_step[name] = time.perf_counter() - started
+            for _ in range(args.warmup):
+                sync(step())
+            runs[name] = (step, sync)
+            if record_cost is not None:
+                record_costs[name] = record_cost()
+        rates = {name: [] for name in names}
+        for round_index in range(args.rounds):
+            order = names[round_index % len(names):] + names[: round_index % len(names)]
+            for name in order:
+                step, sync = runs[name]
+                started = time.perf_counter()
+                for _ in range(args.steps):
+                    loss = step()
+                sync(loss)
+                rates[name].append(args.steps * batch_size / (time.perf_counter() - started))
+        medians = {name: statistics.median(values) for name, values in rates.items()}
+        print(f"\nbatch {batch_size}: samples/s, median of {args.rounds} rounds x {args.steps} steps "
+              f"(load average {os.getloadavg()[0]:.2f})")
+        for name in names:
+            line = (f"  {name:14s} {medians[name]:8.0f}  (min {min(rates[name]):.0f}, max {max(rates[name]):.0f})"
+                    f"  first step {first_step[name]:.2f} s")
+            if "torch" in medians:
+                line += f"  x{medians[name] / medians['torch']:.2f} vs torch"
+            if "functional" in medians and name == "facade":
+                line += f"  facade/functional {medians['functional'] / medians[name]:.3f} (time ratio)"
+            if name in record_costs:
+                line += f"  recording {record_costs[name] * 1e3:.2f} ms/step"
+            print(line)
+        records.append({
+            "batch_size": batch_size, "rates": rates, "medians": medians, "first_step_s": first_step,
+            "record_ms": {k: v * 1e3 for k, v in record_costs.items()},
+        })
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak RSS of this process (all contenders): {peak_mb:.0f} MB")
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "a") as handle:
+        handle.write(json.dumps({"time": time.time(), "machine": platform.processor() or platform.machine(),
+                                 "cpus": os.cpu_count(), "load": os.getloadavg(), "records": records,
+                                 "peak_rss_mb": peak_mb}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
