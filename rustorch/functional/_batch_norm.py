@@ -58,7 +58,9 @@ def _check_channels(name: str, value, num_channels: int, input_shape) -> None:
 
 def _check_float(name: str, value) -> None:
     if not jnp.issubdtype(value.dtype, jnp.floating):
-        raise TypeError(f"batch_norm: {name} must be a floating-point array, got dtype {value.dtype}")
+        raise TypeError(
+            f"batch_norm: {name} must be a floating-point array, got dtype {value.dtype}"
+        )
 
 
 def _batch_stats(x: jax.Array, axes: tuple[int, ...], bshape: tuple[int, ...], n: int):

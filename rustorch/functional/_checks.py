@@ -5,6 +5,7 @@ operation, says what it expected and what it got, and where it can, how to fix i
 """
 from __future__ import annotations
 
+import numbers
 from typing import Sequence
 
 
@@ -37,5 +38,5 @@ def check_reduction(op: str, reduction: str) -> None:
 
 def check_probability(op: str, p) -> None:
     """Raise ``ValueError`` unless ``0 <= p <= 1`` (PyTorch's dropout rule)."""
-    if not (isinstance(p, (int, float)) and not isinstance(p, bool)) or not 0.0 <= p <= 1.0:
+    if not (isinstance(p, numbers.Real) and not isinstance(p, bool)) or not 0.0 <= p <= 1.0:
         raise ValueError(f"{op}: probability has to be between 0 and 1, but got {p!r}")

@@ -103,7 +103,7 @@ def _index_target(op: str, input: jax.Array, target: jax.Array, class_dim: int, 
     return target
 
 
-def _nll(op, logp, target, weight, ignore_index, reduction, class_dim):
+def _nll(logp, target, weight, ignore_index, reduction, class_dim):
     """PyTorch's ``nll_loss_nd`` on log-probabilities with validated integer targets."""
     num_classes = logp.shape[class_dim]
     valid = target != ignore_index
@@ -163,7 +163,7 @@ def nll_loss(
     class_dim = _class_dim(op, input)
     weight = _class_weight(op, weight, input, input.shape[class_dim])
     target = _index_target(op, input, jnp.asarray(target), class_dim, ignore_index)
-    return _nll(op, input, target, weight, ignore_index, reduction, class_dim)
+    return _nll(input, target, weight, ignore_index, reduction, class_dim)
 
 
 def _check_label_smoothing(op: str, label_smoothing) -> None:
@@ -252,7 +252,7 @@ def cross_entropy(
         return -jnp.sum(prod) / (math.prod(input.shape) // num_classes if num_classes else 0)
 
     target = _index_target(op, input, target, class_dim, ignore_index)
-    nll = _nll(op, logp, target, weight, ignore_index, reduction, class_dim)
+    nll = _nll(logp, target, weight, ignore_index, reduction, class_dim)
     if label_smoothing == 0.0:
         return nll
     ignored = target == ignore_index
