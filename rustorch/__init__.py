@@ -15,6 +15,7 @@ import numpy as _np
 from .serialization import CheckpointError, load, save
 from .utils.data import DataLoader, Dataset, TensorDataset, random_split
 
+from ._compilation_cache import _enable_by_default, enable_compilation_cache
 from . import datasets, functional, nn, optim, serialization, utils
 from .nn import functional as _nn_functional
 from .stateful import (
@@ -60,7 +61,9 @@ from .stateful import (
     compile_count,
     enable_grad,
     evaluation_count,
+    RecompileError,
     explain_recompiles,
+    forbid_recompiles,
     functional_model,
     load_functional,
     initial_seed,
@@ -115,3 +118,5 @@ uint8 = _np.dtype(_np.uint8)
 bool = _np.dtype(_np.bool_)
 
 __version__ = "0.1.0"
+
+_enable_by_default()

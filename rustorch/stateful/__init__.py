@@ -5,6 +5,8 @@ needed (see :mod:`rustorch.stateful._graph`).
 """
 from . import _nn_functional as nn_functional
 from ._graph import (
+    RecompileError,
+    forbid_recompiles,
     clear_cache,
     compile_count,
     enable_grad,

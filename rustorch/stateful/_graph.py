@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 import weakref
 from typing import Any, Callable, NamedTuple
@@ -200,7 +201,8 @@ def register_effect(var) -> None:
 class _Stats:
     compiles = 0
     evaluations = 0
-    explain = False
+    explain = os.environ.get("RUSTORCH_EXPLAIN_RECOMPILES", "") not in ("", "0")
+    forbidden = 0
 
 
 _stats = _Stats()
@@ -219,7 +221,32 @@ def compile_count() -> int:
 
 def count_compile() -> None:
     """Called at trace time by every jitted function of the facade (programs, optimizer steps)."""
+    if _stats.forbidden:
+        raise RecompileError(
+            "rustorch: a new XLA program is being compiled inside forbid_recompiles(); "
+            "run with rustorch.explain_recompiles() to see which part of the cache key changed"
+        )
     _stats.compiles += 1
+
+
+class RecompileError(RuntimeError):
+    """Raised when a compilation happens inside :class:`forbid_recompiles`."""
+
+
+class forbid_recompiles:
+    """Context manager that raises :class:`RecompileError` if anything compiles inside it.
+
+    Wrap the steady-state part of a training loop (after the first step) to turn a silent
+    slowdown (a cache key that changes every step) into an error at the line that caused it.
+    """
+
+    def __enter__(self):
+        _stats.forbidden += 1
+        return self
+
+    def __exit__(self, *exc):
+        _stats.forbidden -= 1
+        return False
 
 
 def evaluation_count() -> int:
@@ -368,19 +395,19 @@ def evaluate(targets, grad_root=None, cotangent=None, retain_graph=False):
     order: list[Node] = []
     index_of: dict[int, int] = {}
     leaves: list = []
-    leaf_index: dict[int, int] = {}
+    leaf_index: dict[tuple, int] = {}
     leaf_vars: list = []
 
     def leaf_code(array, var):
-        key = id(array)
+        # The same array can back a Variable that wants a gradient and one that must not get
+        # it (x and x.detach() share x's array): they are separate leaves of the program.
+        key = (id(array), None if var is None else id(var))
         position = leaf_index.get(key)
         if position is None:
             position = len(leaves)
             leaf_index[key] = position
             leaves.append(array)
             leaf_vars.append(var)
-        elif var is not None and leaf_vars[position] is None:
-            leaf_vars[position] = var
         return (0, position)
 
     # Iterative post-order DFS; a node whose values are already cached and that no gradient

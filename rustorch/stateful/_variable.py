@@ -47,7 +47,9 @@ def _to_array(data, dtype=None):
             dtype = host.dtype
     target = _canonical_dtype(dtype)
     if isinstance(host, np.ndarray):
-        return jax.device_put(host.astype(target, copy=False))
+        # Always a private copy: on CPU, device_put can alias an aligned numpy buffer, and the
+        # caller may overwrite that buffer (a reused batch array) while the value is in use.
+        return jax.device_put(host.astype(target, copy=True))
     return lax.convert_element_type(host, target)
 
 
@@ -64,8 +66,11 @@ def _as_input(value):
         return Leaf(value._value, value if wants_grad else None)
     if value is None or isinstance(value, _SCALAR_TYPES):
         return value
-    if isinstance(value, (np.ndarray, jax.Array, np.generic)):
-        return Leaf(value if not isinstance(value, np.generic) else np.asarray(value))
+    if isinstance(value, jax.Array):
+        return Leaf(value)  # immutable: no copy needed (and none from a device to the host)
+    if isinstance(value, (np.ndarray, np.generic)):
+        # A snapshot: the op runs later, and the caller may overwrite the array meanwhile.
+        return Leaf(np.array(value))
     if isinstance(value, (list, tuple)):
         return Leaf(_to_array(value))
     raise TypeError(f"cannot use a {type(value).__name__} as an operand of a rustorch operation")
@@ -150,7 +155,8 @@ def _var(x, *, axis, correction, keepdims):
 
 
 def _relu(x):
-    return jnp.maximum(x, jnp.zeros((), x.dtype))
+    # jax.nn.relu's gradient is 0 at exactly 0, as torch's; jnp.maximum would give 0.5 there.
+    return jax.nn.relu(x)
 
 
 def _softmax(x, *, axis):
@@ -172,10 +178,12 @@ def _flatten(x, *, start_dim, end_dim):
 
 
 def _clamp(x, lo, hi):
+    # torch passes the gradient where lo <= x <= hi, boundaries included; jnp.maximum and
+    # jnp.minimum would halve it at the boundaries.
     if lo is not None:
-        x = jnp.maximum(x, jnp.asarray(lo, x.dtype))
+        x = jnp.where(x < lo, jnp.asarray(lo, x.dtype), x)
     if hi is not None:
-        x = jnp.minimum(x, jnp.asarray(hi, x.dtype))
+        x = jnp.where(x > hi, jnp.asarray(hi, x.dtype), x)
     return x
 
 
@@ -209,8 +217,17 @@ def _index_spec(index, ndim):
         elif item is None or item is Ellipsis or (isinstance(item, (int, np.integer)) and not isinstance(item, bool)):
             spec.append(("c", item if not isinstance(item, np.integer) else int(item)))
         elif isinstance(item, (Variable, np.ndarray, jax.Array, list, bool)):
+            array = item if not isinstance(item, (list, bool)) else np.asarray(item)
+            if np.dtype(array.dtype) == np.bool_ and len(array.shape) > 0:
+                # A mask selects a data-dependent number of elements, and a recorded op needs
+                # its shape now: read the mask and index with its nonzero positions, which is
+                # what torch does (x[mask] is x[mask.nonzero(as_tuple=True)]).
+                for positions in np.nonzero(np.asarray(array)):
+                    spec.append(("a", None))
+                    arrays.append(positions.astype(_canonical_dtype(np.int64)))
+                continue
             spec.append(("a", None))
-            arrays.append(item if not isinstance(item, (list, bool)) else np.asarray(item))
+            arrays.append(array)
         else:
             raise TypeError(f"unsupported index {item!r} of type {type(item).__name__}")
     return tuple(spec), arrays
@@ -316,8 +333,9 @@ class Variable:
 
     @property
     def is_leaf(self) -> bool:
-        """True for Variables created by the user (not results of recorded operations)."""
-        return self._node is None
+        """True for Variables created by the user (not results of recorded operations), and,
+        by torch's convention, for every Variable that does not require grad."""
+        return self._node is None or not self.requires_grad
 
     @property
     def device(self):
@@ -422,6 +440,11 @@ class Variable:
             )
         if requires_grad and not _is_inexact(self.dtype):
             raise RuntimeError("Only Tensors of floating point dtype can require gradients")
+        if requires_grad and not self.requires_grad and self._node is not None:
+            # A no-grad result is a leaf (torch's convention); gradients can only reach it as
+            # a concrete leaf of the graphs that use it from now on.
+            self._concrete()
+            self._node = None
         self.requires_grad = bool(requires_grad)
         return self
 
