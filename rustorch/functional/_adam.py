@@ -29,12 +29,13 @@ import jax.numpy as jnp
 
 from ._optimizer import (
     Optimizer,
+    apply_leaves,
     check_betas,
     check_flag,
     check_float_params,
     complement_hyperparameter,
     compute_dtype,
-    per_leaf_update,
+    plan_leaves,
     scalar_hyperparameter,
 )
 
@@ -220,7 +221,15 @@ def _make_adam(op: str, lr, betas, eps, weight_decay, amsgrad, maximize, decoupl
                 "create the state with this optimizer's init"
             )
         hp = state.hyperparams
-        steps = jax.tree_util.tree_leaves(state.step)
+        plan = plan_leaves(
+            op,
+            params,
+            grads,
+            has_grad,
+            (state.step, state.exp_avg, state.exp_avg_sq, state.max_exp_avg_sq if amsgrad else None),
+            ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+        )
+        steps = plan.states[0]
         # One vector op for every leaf's bias corrections keeps the compiled program small.
         next_steps = jnp.stack(steps) + 1 if steps else jnp.zeros((0,), jnp.float32)
         step_sizes, bc2_sqrts = _bias_corrections(hp, next_steps)
@@ -241,15 +250,7 @@ def _make_adam(op: str, lr, betas, eps, weight_decay, amsgrad, maximize, decoupl
                 None if vmax is None else _from_real(vmax, dtype),
             )
 
-        new_params, (step, exp_avg, exp_avg_sq, max_exp_avg_sq) = per_leaf_update(
-            op,
-            params,
-            grads,
-            has_grad,
-            (state.step, state.exp_avg, state.exp_avg_sq, state.max_exp_avg_sq if amsgrad else None),
-            ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
-            leaf,
-        )
+        new_params, (step, exp_avg, exp_avg_sq, max_exp_avg_sq) = apply_leaves(plan, leaf)
         return new_params, AdamState(
             hyperparams=hp,
             step=step,

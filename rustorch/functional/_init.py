@@ -147,9 +147,18 @@ def _correct_fan(op: str, shape: tuple[int, ...], mode: str) -> int:
 
 
 def _uniform(key, shape, low: float, high: float, dtype):
-    # jax.random.uniform draws from [minval, maxval), the same half-open range as
-    # torch's uniform_; the bounds are rounded once from Python doubles.
-    return jax.random.uniform(key, shape, dtype=dtype, minval=low, maxval=high)
+    # jax.random.uniform draws from [minval, maxval), the same half-open range as torch's
+    # uniform_; the bounds are rounded once from Python doubles. The draw is flat because XLA
+    # compiles JAX's (partitionable) threefry several times faster for a 1-D shape than for a
+    # 4-D one, and every new weight shape compiles once.
+    flat = jax.random.uniform(key, (math.prod(shape),), dtype=dtype, minval=low, maxval=high)
+    return flat.reshape(shape)
+
+
+def _normal(key, shape, std: float, dtype):
+    # Flat for the same compile-time reason as _uniform.
+    flat = jax.random.normal(key, (math.prod(shape),), dtype)
+    return flat.reshape(shape) * jnp.asarray(std, dtype)
 
 
 def uniform(key, shape: Sequence[int], low: float = 0.0, high: float = 1.0, dtype=jnp.float32):
@@ -236,7 +245,7 @@ def kaiming_normal(
     fan = _correct_fan("kaiming_normal", shape, mode)
     gain = calculate_gain(nonlinearity, a)
     std = gain / math.sqrt(fan)
-    return jax.random.normal(key, shape, dtype) * jnp.asarray(std, dtype)
+    return _normal(key, shape, std, dtype)
 
 
 def xavier_uniform(key, shape: Sequence[int], gain: float = 1.0, dtype=jnp.float32):
@@ -271,7 +280,7 @@ def xavier_normal(key, shape: Sequence[int], gain: float = 1.0, dtype=jnp.float3
     shape = _check_shape("xavier_normal", shape)
     dtype = _check_float_dtype("xavier_normal", dtype)
     std = gain * math.sqrt(2.0 / float(_xavier_fan_sum("xavier_normal", shape)))
-    return jax.random.normal(key, shape, dtype) * jnp.asarray(std, dtype)
+    return _normal(key, shape, std, dtype)
 
 
 def _xavier_fan_sum(op: str, shape: tuple[int, ...]) -> int:

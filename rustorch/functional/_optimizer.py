@@ -2,8 +2,9 @@
 
 An optimizer is a pair of pure functions, :class:`Optimizer` ``(init, update)``:
 ``init(params) -> state`` and ``update(grads, state, params, has_grad=None) -> (new_params,
-new_state)``. Unlike Optax, ``update`` applies the step and returns the new parameters, because
-PyTorch's algorithms read the parameters in the middle of the step (weight decay).
+new_state)``. Unlike Optax, ``update`` returns the new parameters rather than an increment to
+add: PyTorch writes them with its own operation order (AdamW's ``param * (1 - lr * wd)`` before
+``addcdiv``), which adding one increment afterwards would round differently.
 
 Two PyTorch behaviours shape this module:
 
@@ -158,25 +159,34 @@ def _mask_leaf(op: str, flag, path: str):
     )
 
 
-def per_leaf_update(
-    op: str,
-    params,
-    grads,
-    has_grad,
-    states: Sequence[Any],
-    state_names: Sequence[str],
-    leaf_update: Callable[..., tuple],
-) -> tuple[Any, list[Any]]:
-    """Run ``leaf_update(index, param, grad, *leaf_states) -> (param, *leaf_states)`` per leaf.
+class LeafPlan(NamedTuple):
+    """An update's arguments flattened in the parameters' leaf order, validated."""
 
-    ``states`` are pytrees with the structure of ``params`` (or ``None`` for absent state).
-    A leaf without a gradient (``has_grad`` False or ``grads`` leaf ``None``) keeps its param and
-    every state leaf untouched; with a traced ``has_grad`` the results are selected per leaf with
-    ``jnp.where``. Returns ``(new_params, [new_state_tree, ...])``.
+    treedef: Any
+    params: list
+    grads: list  # None where the gradient is absent
+    masks: list  # True, False (static) or a boolean scalar array (traced) per leaf
+    states: list  # per state tree: its leaves, or None for an absent tree
+
+
+def plan_leaves(op: str, params, grads, has_grad, states: Sequence[Any], state_names: Sequence[str]) -> LeafPlan:
+    """Flatten and validate ``update``'s arguments before any arithmetic runs.
+
+    ``grads``, ``has_grad`` and every state tree must have the structure of ``params``; each
+    present gradient must match its parameter's shape and dtype. ``states`` entries may be
+    ``None`` (an optional state, such as amsgrad's ``max_exp_avg_sq``).
     """
-    param_leaves, treedef = jax.tree_util.tree_flatten(params)
-    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+    pairs, treedef = jax.tree_util.tree_flatten_with_path(params)
+    paths = [jax.tree_util.keystr(path) or "<root>" for path, _ in pairs]
+    param_leaves = [leaf for _, leaf in pairs]
     grad_leaves = leaves_like(op, treedef, grads, "grads")
+    for p, g, path in zip(param_leaves, grad_leaves, paths):
+        if g is not None and (g.shape != p.shape or g.dtype != p.dtype):
+            raise ValueError(
+                f"{op}: the gradient at {path} has shape {g.shape} and dtype {g.dtype}, but its "
+                f"parameter has shape {p.shape} and dtype {p.dtype}; pass grads with the "
+                "parameters' shapes and dtypes"
+            )
     if has_grad is None:
         masks = [True] * len(param_leaves)
     else:
@@ -184,25 +194,28 @@ def per_leaf_update(
             _mask_leaf(op, flag, path)
             for flag, path in zip(leaves_like(op, treedef, has_grad, "has_grad"), paths)
         ]
-    state_leaves = []
-    for tree, name in zip(states, state_names):
-        state_leaves.append(
-            None if tree is None else leaves_like(op, treedef, tree, f"state.{name}")
-        )
+    masks = [False if g is None else m for g, m in zip(grad_leaves, masks)]
+    state_leaves = [
+        None if tree is None else leaves_like(op, treedef, tree, f"state.{name}")
+        for tree, name in zip(states, state_names)
+    ]
+    return LeafPlan(treedef, param_leaves, grad_leaves, masks, state_leaves)
 
+
+def apply_leaves(plan: LeafPlan, leaf_update: Callable[..., tuple]) -> tuple[Any, list[Any]]:
+    """Run ``leaf_update(index, param, grad, *leaf_states) -> (param, *leaf_states)`` per leaf.
+
+    A leaf without a gradient (mask False) keeps its param and every state leaf untouched
+    without computing anything; with a traced mask the results are selected with ``jnp.where``.
+    Returns ``(new_params, [new_state_tree or None, ...])``.
+    """
     new_params = []
-    new_states = [[] if leaves is not None else None for leaves in state_leaves]
-    for i, (p, g, mask, path) in enumerate(zip(param_leaves, grad_leaves, masks, paths)):
-        olds = [None if leaves is None else leaves[i] for leaves in state_leaves]
-        if g is None or mask is False:
+    new_states = [None if leaves is None else [] for leaves in plan.states]
+    for i, (p, g, mask) in enumerate(zip(plan.params, plan.grads, plan.masks)):
+        olds = [None if leaves is None else leaves[i] for leaves in plan.states]
+        if mask is False:
             results = (p, *olds)
         else:
-            if g.shape != p.shape or g.dtype != p.dtype:
-                raise ValueError(
-                    f"{op}: the gradient at {path or '<root>'} has shape {g.shape} and dtype "
-                    f"{g.dtype}, but its parameter has shape {p.shape} and dtype {p.dtype}; "
-                    "pass grads with the parameters' shapes and dtypes"
-                )
             results = leaf_update(i, p, g, *olds)
             if mask is not True:
                 results = tuple(
@@ -213,7 +226,7 @@ def per_leaf_update(
         for store, value in zip(new_states, results[1:]):
             if store is not None:
                 store.append(value)
-    unflatten = treedef.unflatten
+    unflatten = plan.treedef.unflatten
     return unflatten(new_params), [None if s is None else unflatten(s) for s in new_states]
 
 

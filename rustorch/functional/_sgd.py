@@ -24,12 +24,13 @@ from jax.core import Tracer
 
 from ._optimizer import (
     Optimizer,
+    apply_leaves,
     check_flag,
     check_float_params,
     complement_hyperparameter,
     compute_dtype,
     is_real_number,
-    per_leaf_update,
+    plan_leaves,
     scalar_hyperparameter,
 )
 
@@ -250,9 +251,10 @@ def sgd(
             )
 
         buffers = (state.momentum_buffer, state.has_momentum_buffer) if use_momentum else (None, None)
-        new_params, (momentum_buffer, has_momentum_buffer) = per_leaf_update(
-            op, params, grads, has_grad, buffers, ("momentum_buffer", "has_momentum_buffer"), leaf
+        plan = plan_leaves(
+            op, params, grads, has_grad, buffers, ("momentum_buffer", "has_momentum_buffer")
         )
+        new_params, (momentum_buffer, has_momentum_buffer) = apply_leaves(plan, leaf)
         if not use_momentum:
             momentum_buffer, has_momentum_buffer = state.momentum_buffer, state.has_momentum_buffer
         return new_params, SGDState(
