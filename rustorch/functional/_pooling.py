@@ -100,49 +100,15 @@ def _window_max_jvp(kernel, stride, dilation, out, primals, tangents):
     # PyTorch routes a window's whole gradient to its first maximum; jnp.max would split it
     # between ties, and JAX has no reverse mode for reduce_window max with dilation. The tangent
     # is a masked sum over the taps, whose transpose is a select and strided pads: forward and
-    # reverse mode, any dilation, and on CPU faster than reduce_window's select_and_scatter.
+    # reverse mode, any dilation. On a 2-core CPU at [64, 32, 28, 28], kernel 2, jit forward +
+    # backward takes ~20 ms against ~60-100 ms for reduce_window's select_and_scatter, and as
+    # little as a reshape-and-max formulation (which this replaced: same speed, one more path).
     (x,), (dx,) = primals, tangents
     taps = _window_patches(x, kernel, stride, dilation, out)
     first = jnp.argmax(taps, axis=-3)
     hit = lax.broadcasted_iota(first.dtype, (kernel[0] * kernel[1], 1, 1), 0) == first[..., None, :, :]
     dtaps = _window_patches(dx, kernel, stride, dilation, out)
     return taps.max(axis=-3), jnp.where(hit, dtaps, jnp.zeros((), dx.dtype)).sum(axis=-3)
-
-
-def _window_argmax(blocks):
-    """Row-major first argmax inside each [kh, kw] block of ``blocks`` ([..., oh, kh, ow, kw]).
-
-    The first row holding the block's maximum, then the first column of that row holding it,
-    is the first maximum in row-major order: the element PyTorch's kernel picks on ties.
-    """
-    row_max = blocks.max(axis=-1)  # [..., oh, kh, ow]
-    col_of_row = jnp.argmax(blocks, axis=-1)  # [..., oh, kh, ow]
-    row = jnp.argmax(row_max, axis=-2)  # [..., oh, ow]
-    col = jnp.take_along_axis(col_of_row, row[..., None, :], axis=-2)[..., 0, :]
-    return row_max.max(axis=-2), row, col
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
-def _block_max(x, kernel):
-    """Max over non-overlapping ``kernel`` blocks of the last two axes (their sizes divide)."""
-    kh, kw = kernel
-    blocks = x.reshape(*x.shape[:-2], x.shape[-2] // kh, kh, x.shape[-1] // kw, kw)
-    return blocks.max(axis=(-3, -1))
-
-
-@_block_max.defjvp
-def _block_max_jvp(kernel, primals, tangents):
-    # As _window_max_jvp, on a reshape instead of k*k strided slices.
-    (x,), (dx,) = primals, tangents
-    kh, kw = kernel
-    shape = (*x.shape[:-2], x.shape[-2] // kh, kh, x.shape[-1] // kw, kw)
-    out, row, col = _window_argmax(x.reshape(shape))
-    lead = (1,) * (x.ndim - 2)
-    hit_row = lax.broadcasted_iota(row.dtype, (*lead, 1, kh, 1, 1), x.ndim - 1) == row[..., :, None, :, None]
-    hit_col = lax.broadcasted_iota(col.dtype, (*lead, 1, 1, 1, kw), x.ndim + 1) == col[..., :, None, :, None]
-    zero = jnp.zeros((), dx.dtype)
-    dout = jnp.where(hit_row & hit_col, dx.reshape(shape), zero).sum(axis=(-3, -1))
-    return out, dout
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
@@ -176,9 +142,6 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     lowest = _lowest(input.dtype)
     lead = [(0, 0, 0)] * (input.ndim - 2)
     x = lax.pad(input, lowest, lead + pads)
-    if stride == kernel and dilation == (1, 1):
-        # Non-overlapping windows: a reshape-and-reduce, with a fast tie-aware gradient.
-        return _block_max(x, kernel)
     return _window_max(x, kernel, stride, dilation, out)
 
 
@@ -240,12 +203,8 @@ def avg_pool2d(
     zero = np.zeros((), input.dtype)  # concrete, so reduce_window sees the add monoid
     lead_pads = [(0, 0, 0)] * (input.ndim - 2)
     x = lax.pad(input, zero, lead_pads + pads)
-    if stride == kernel:
-        kh, kw = kernel
-        sums = x.reshape(*x.shape[:-2], out[0], kh, out[1], kw).sum(axis=(-3, -1))
-    else:
-        ones = (1,) * (input.ndim - 2)
-        sums = lax.reduce_window(x, zero, lax.add, ones + kernel, ones + stride, "VALID")
+    ones = (1,) * (input.ndim - 2)
+    sums = lax.reduce_window(x, zero, lax.add, ones + kernel, ones + stride, "VALID")
     if divisor_override is not None:
         return sums / jnp.asarray(divisor_override, input.dtype)
     rows, cols = (
@@ -253,6 +212,10 @@ def avg_pool2d(
         for size, k, s, p, o in zip(input.shape[-2:], kernel, stride, pad, out)
     )
     return sums / jnp.asarray(np.outer(rows, cols), input.dtype)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _adaptive_sum(x, axis, out):
@@ -296,10 +259,12 @@ def adaptive_avg_pool2d(input, output_size):
             f"{op}: expected input to have non-zero size for non-batch dimensions, got input of "
             f"shape {tuple(input.shape)}"
         )
-    entries = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
-    valid = len(entries) == 2 and all(
-        e is None or (isinstance(e, int) and not isinstance(e, bool)) for e in entries
-    )
+    if isinstance(output_size, (tuple, list)):
+        entries = tuple(output_size)
+        valid = len(entries) == 2 and all(e is None or _is_int(e) for e in entries)
+    else:
+        entries = (output_size, output_size)
+        valid = _is_int(output_size)
     if not valid:
         raise TypeError(f"{op}: output_size must be an int or a pair of ints/None, got {output_size!r}")
     out = tuple(input.shape[-2 + i] if e is None else e for i, e in enumerate(entries))
