@@ -5,8 +5,11 @@ import jax.numpy as jnp
 from jax import lax
 
 from ._checks import check_ndim, pair
+from ._conv_lowering import conv_cpu_nchw, use_cpu_lowering
 
 _DIMENSION_NUMBERS = ("NCHW", "OIHW", "NCHW")
+# Benchmarks flip this to compare lowerings in one process; it is read at trace time.
+_LOWERING = {"cpu_gemm_weight_grad": True}
 
 
 def int_pair_at_least(op: str, name: str, value, minimum: int) -> tuple[int, int]:
@@ -143,15 +146,18 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
     unbatched = input.ndim == 3
     x = input[None] if unbatched else input
-    out = lax.conv_general_dilated(
-        x,
-        weight,
-        window_strides=stride,
-        padding=pads,
-        rhs_dilation=dilation,
-        dimension_numbers=_DIMENSION_NUMBERS,
-        feature_group_count=groups,
-    )
+    if use_cpu_lowering(groups) and _LOWERING["cpu_gemm_weight_grad"]:
+        out = conv_cpu_nchw(x, weight, stride, pads, dilation)
+    else:
+        out = lax.conv_general_dilated(
+            x,
+            weight,
+            window_strides=stride,
+            padding=pads,
+            rhs_dilation=dilation,
+            dimension_numbers=_DIMENSION_NUMBERS,
+            feature_group_count=groups,
+        )
     if bias is not None:
         out = out + bias[:, None, None]
     return out[0] if unbatched else out

@@ -54,6 +54,20 @@ def _expect_size(layer, input, dim, size, description):
 
 # ---------------------------------------------------------------------------- linear / conv
 
+def _reset_parameters(weight_shape, bias, dtype):
+    """PyTorch's ``reset_parameters`` for Linear and Conv: ``kaiming_uniform_(a=sqrt(5))`` on
+    the weight, which is ``U(+-1/sqrt(fan_in))``, and the bias from the same range.
+
+    Drawn on the host from the default generator (see :meth:`Generator.uniform`); the pure,
+    key-based equivalents are :func:`rustorch.functional.linear_init` and ``conv2d_init``.
+    """
+    fan_in = int(np.prod(weight_shape[1:]))
+    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+    generator = _random.default_generator
+    weight = generator.uniform(-bound, bound, weight_shape, dtype)
+    return weight, (generator.uniform(-bound, bound, weight_shape[:1], dtype) if bias else None)
+
+
 class Identity(Module):
     """Returns its input unchanged, as ``torch.nn.Identity``."""
 
@@ -78,12 +92,11 @@ class Linear(Module):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
-        weight, bias_value = F.linear_init(
-            _random.default_generator.next_key(), in_features, out_features, bias, _dtype(dtype)
-        )
+        weight, bias_value = _reset_parameters((out_features, in_features), bias, _dtype(dtype))
         self.weight = Parameter._wrap(weight)
-        self.bias = Parameter._wrap(bias_value) if bias else None
-        if not bias:
+        if bias:
+            self.bias = Parameter._wrap(bias_value)
+        else:
             self.register_parameter("bias", None)
 
     def forward(self, input):
@@ -146,9 +159,8 @@ class Conv2d(Module):
         self.dilation = _pair(dilation)
         self.groups = groups
         self.padding_mode = padding_mode
-        weight, bias_value = F.conv2d_init(
-            _random.default_generator.next_key(), in_channels, out_channels, self.kernel_size,
-            groups, bias, _dtype(dtype),
+        weight, bias_value = _reset_parameters(
+            (out_channels, in_channels // groups) + self.kernel_size, bias, _dtype(dtype)
         )
         self.weight = Parameter._wrap(weight)
         if bias:
@@ -419,6 +431,9 @@ class Unflatten(Module):
         dim = self.dim % input.ndim
         return input.reshape(input.shape[:dim] + self.unflattened_size + input.shape[dim + 1:])
 
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
 
 # ------------------------------------------------------------------------------ activations
 
@@ -444,7 +459,8 @@ def _activation(name, fn, doc, params=()):
         return apply(fn, input, **dict(self._static_args))
 
     def extra_repr(self):
-        return ", ".join(f"{k}={v}" for k, v in self._static_args)
+        # torch quotes string options (GELU(approximate='tanh')) and prints numbers plainly.
+        return ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in self._static_args)
 
     return type(name, (Module,), {"__init__": __init__, "forward": forward, "extra_repr": extra_repr,
                                   "__doc__": doc, "__module__": __name__})

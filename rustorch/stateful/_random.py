@@ -56,6 +56,15 @@ class Generator:
         """A numpy seed for host-side randomness (data shuffling), reproducible from the seed."""
         return np.random.SeedSequence([self._seed & 0xFFFFFFFF, self._counter, 0x5A4D])
 
+    def uniform(self, low: float, high: float, shape, dtype=np.float32):
+        """Host-side ``U(low, high)`` samples as a JAX array (advances the stream by one draw).
+
+        Parameter initialisation uses this: a numpy draw needs no XLA compilation, where a
+        ``jax.random`` draw compiles once per new shape (seconds on a CPU).
+        """
+        sample = self.numpy_generator().uniform(low, high, size=tuple(shape))
+        return jax.device_put(sample.astype(dtype))
+
     def numpy_generator(self) -> np.random.Generator:
         """A numpy Generator drawn from this stream (advances the stream by one draw)."""
         self.next_counter()
