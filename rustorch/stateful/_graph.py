@@ -49,11 +49,12 @@ class Aval(NamedTuple):
 class Leaf:
     """A recorded input that is a concrete array, and the Variable that wants its gradient."""
 
-    __slots__ = ("array", "var")
+    __slots__ = ("array", "var", "aval")
 
-    def __init__(self, array, var=None):
+    def __init__(self, array, var=None, aval=None):
         self.array = array
         self.var = var  # set only when the gradient must flow back to this Variable
+        self.aval = aval if aval is not None else Aval(tuple(array.shape), np.dtype(array.dtype))
 
 
 class Node:
@@ -142,7 +143,7 @@ _shape_cache: dict = {}
 
 def _input_signature(value):
     if isinstance(value, Leaf):
-        return Aval(tuple(value.array.shape), np.dtype(value.array.dtype))
+        return value.aval
     if isinstance(value, tuple):
         node, index = value
         return node.avals[index]

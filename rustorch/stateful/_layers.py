@@ -310,6 +310,10 @@ def _dropout_op(x, key, counter, *, p):
 def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):
     """``torch.nn.functional.dropout`` on a Variable, with a mask from the default generator."""
     F._checks.check_probability("dropout", p)
+    return _record_dropout(input, p, training)
+
+
+def _record_dropout(input, p, training):
     if not training or p == 0:
         return input
     generator = _random.default_generator
@@ -332,7 +336,7 @@ class Dropout(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return dropout(input, self.p, self.training)
+        return _record_dropout(input, self.p, self.training)  # p was checked at construction
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"

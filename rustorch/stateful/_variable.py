@@ -63,7 +63,7 @@ def _as_input(value):
         if value._node is not None and (value._value is None or value.requires_grad):
             return (value._node, value._index)
         wants_grad = value.requires_grad and _graph.is_grad_enabled()
-        return Leaf(value._value, value if wants_grad else None)
+        return Leaf(value._value, value if wants_grad else None, value._aval)
     if value is None or isinstance(value, _SCALAR_TYPES):
         return value
     if isinstance(value, jax.Array):
