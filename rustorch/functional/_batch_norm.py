@@ -12,7 +12,7 @@ import numpy as np
 class BatchNormState(NamedTuple):
     """The buffers of a PyTorch ``BatchNorm`` layer, as an immutable pytree.
 
-    Fields:
+    Attributes:
         running_mean: ``[C]``, PyTorch initialises it to zeros.
         running_var: ``[C]``, PyTorch initialises it to ones. It holds the *unbiased* variance.
         num_batches_tracked: int32 scalar counting training steps. PyTorch stores it as int64;

@@ -174,7 +174,7 @@ def uniform(key, shape: Sequence[int], low: float = 0.0, high: float = 1.0, dtyp
         dtype: a floating dtype (default float32).
 
     Raises:
-        ValueError: if ``low > high`` (torch: "uniform_ expects to return a [from, to) range").
+        ValueError: if ``low > high`` (torch: ``"uniform_ expects to return a [from, to) range"``).
         TypeError: for a non-floating dtype or a malformed shape.
     """
     shape = _check_shape("uniform", shape)

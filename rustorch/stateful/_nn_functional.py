@@ -28,7 +28,9 @@ def _recorded(fn, array_params):
         static = {name: _static(value) for name, value in arguments.items() if name not in array_params}
         return apply(fn, *arrays, **static)
 
-    wrapper.__doc__ = (fn.__doc__ or "") + "\n\nRecorded on rustorch Variables; computed lazily."
+    # cleandoc first: the appended unindented line would otherwise stop docstring tools from
+    # removing the original indentation, and the reST would render as nested blocks.
+    wrapper.__doc__ = inspect.cleandoc(fn.__doc__ or "") + "\n\nRecorded on rustorch Variables; computed lazily."
     return wrapper
 
 

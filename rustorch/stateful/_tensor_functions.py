@@ -37,10 +37,12 @@ def full(size, fill_value, dtype=None, requires_grad=False) -> Variable:
 
 
 def zeros_like(input, dtype=None, requires_grad=False) -> Variable:
+    """A tensor of zeros with ``input``'s shape and (unless ``dtype``) dtype, as ``torch.zeros_like``."""
     return Variable._wrap(jnp.zeros(input.shape, dtype or input.dtype), requires_grad)
 
 
 def ones_like(input, dtype=None, requires_grad=False) -> Variable:
+    """A tensor of ones with ``input``'s shape and (unless ``dtype``) dtype, as ``torch.ones_like``."""
     return Variable._wrap(jnp.ones(input.shape, dtype or input.dtype), requires_grad)
 
 
