@@ -136,6 +136,91 @@ def _functional_contender(batch_size, xla_conv=False):
     return step, sync, None
 
 
+def _plain_jax_contender(batch_size):
+    """The fastest hand-written plain-JAX step we know on CPU (PERF_NOTES.md): channels-last
+    throughout, max pooling as reshape + max, XLA's own convolution. No rustorch code."""
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    def conv(x, w, b):  # x NHWC, w HWIO
+        return lax.conv_general_dilated(x, w, (1, 1), [(1, 1), (1, 1)],
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC")) + b
+
+    def batch_norm(x, w, b, axes):
+        mean = jnp.mean(x, axes)
+        var = jnp.var(x, axes)
+        return (x - mean) * lax.rsqrt(var + 1e-5) * w + b, (mean, var)
+
+    def pool(x):
+        n, h, w, c = x.shape
+        return jnp.max(x.reshape(n, h // 2, 2, w // 2, 2, c), axis=(2, 4))
+
+    def dropout(x, p, key):
+        keep = jax.random.bernoulli(key, 1 - p, x.shape)
+        return jnp.where(keep, x / (1 - p), 0)
+
+    def uniform(key, shape, fan_in):
+        bound = 1 / np.sqrt(fan_in)
+        return jax.random.uniform(key, shape, jnp.float32, -bound, bound)
+
+    keys = jax.random.split(jax.random.PRNGKey(0), 8)
+    params = {
+        "c1w": uniform(keys[0], (3, 3, 1, 32), 9), "c1b": jnp.zeros(32),
+        "c2w": uniform(keys[1], (3, 3, 32, 64), 288), "c2b": jnp.zeros(64),
+        "l1w": uniform(keys[2], (3136, 128), 3136), "l1b": jnp.zeros(128),
+        "l2w": uniform(keys[3], (128, 10), 128), "l2b": jnp.zeros(10),
+        "bn1w": jnp.ones(32), "bn1b": jnp.zeros(32), "bn2w": jnp.ones(64), "bn2b": jnp.zeros(64),
+        "bn3w": jnp.ones(128), "bn3b": jnp.zeros(128),
+    }
+    stats = {name: (jnp.zeros(size), jnp.ones(size)) for name, size in (("bn1", 32), ("bn2", 64), ("bn3", 128))}
+    moments = jax.tree_util.tree_map(lambda p: (jnp.zeros_like(p), jnp.zeros_like(p)), params)
+
+    def loss_fn(params, stats, x, y, key):
+        k1, k2, k3 = jax.random.split(key, 3)
+        new = {}
+        h, s1 = batch_norm(conv(x, params["c1w"], params["c1b"]), params["bn1w"], params["bn1b"], (0, 1, 2))
+        h = dropout(pool(jax.nn.relu(h)), 0.25, k1)
+        h, s2 = batch_norm(conv(h, params["c2w"], params["c2b"]), params["bn2w"], params["bn2b"], (0, 1, 2))
+        h = dropout(pool(jax.nn.relu(h)), 0.25, k2)
+        h = jnp.transpose(h, (0, 3, 1, 2)).reshape(h.shape[0], -1) @ params["l1w"] + params["l1b"]
+        h, s3 = batch_norm(h, params["bn3w"], params["bn3b"], (0,))
+        logits = dropout(jax.nn.relu(h), 0.5, k3) @ params["l2w"] + params["l2b"]
+        for name, (mean, var) in (("bn1", s1), ("bn2", s2), ("bn3", s3)):
+            old_mean, old_var = stats[name]
+            new[name] = (0.9 * old_mean + 0.1 * lax.stop_gradient(mean), 0.9 * old_var + 0.1 * lax.stop_gradient(var))
+        loss = -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], 1))
+        return loss, new
+
+    @jax.jit
+    def train_step(params, stats, moments, step, x, y, key):
+        key, sub = jax.random.split(key)
+        (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, stats, x, y, sub)
+        step = step + 1
+        bc1, bc2 = 1 - 0.9 ** step, 1 - 0.999 ** step
+
+        def adam(p, g, m):
+            m1 = 0.9 * m[0] + 0.1 * g
+            m2 = 0.999 * m[1] + 0.001 * g * g
+            return p - 1e-3 * (m1 / bc1) / (jnp.sqrt(m2 / bc2) + 1e-8), (m1, m2)
+
+        flat = jax.tree_util.tree_map(adam, params, grads, moments, is_leaf=lambda v: isinstance(v, tuple))
+        params = {k: v[0] for k, v in flat.items()}
+        moments = {k: v[1] for k, v in flat.items()}
+        return params, stats, moments, step, key, loss
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((batch_size, 28, 28, 1), dtype=np.float32))
+    y = jnp.asarray(rng.integers(0, 10, batch_size).astype(np.int32))
+    carry = [params, stats, moments, jnp.float32(0), jax.random.PRNGKey(1)]
+
+    def step():
+        carry[0], carry[1], carry[2], carry[3], carry[4], loss = train_step(*carry[:4], x, y, carry[4])
+        return loss
+
+    return step, (lambda loss: jax.block_until_ready(loss)), None
+
+
 def _torch_contender(batch_size, compiled=False):
     import torch
     from torch import nn
@@ -168,6 +253,7 @@ CONTENDERS = {
     "facade": _facade_contender,
     "functional": _functional_contender,
     "functional_xla_conv": lambda b: _functional_contender(b, xla_conv=True),
+    "plain_jax_nhwc": _plain_jax_contender,
     "torch": _torch_contender,
     "torch.compile": lambda b: _torch_contender(b, compiled=True),
 }

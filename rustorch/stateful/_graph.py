@@ -54,7 +54,7 @@ class Leaf:
     def __init__(self, array, var=None, aval=None):
         self.array = array
         self.var = var  # set only when the gradient must flow back to this Variable
-        self.aval = aval if aval is not None else Aval(tuple(array.shape), np.dtype(array.dtype))
+        self.aval = aval if aval is not None else Aval(tuple(array.shape), array.dtype)
 
 
 class Node:
@@ -181,7 +181,7 @@ def infer_avals(op, static, inputs) -> tuple[tuple[Aval, ...], bool]:
     for o in outs:
         if not isinstance(o, jax.ShapeDtypeStruct):
             raise TypeError(f"{op!r} returned {type(o).__name__}; recorded ops must return arrays")
-    result = (tuple(Aval(tuple(o.shape), np.dtype(o.dtype)) for o in outs), multi)
+    result = (tuple(Aval(tuple(o.shape), o.dtype) for o in outs), multi)
     _shape_cache[key] = result
     return result
 
@@ -287,7 +287,15 @@ def _describe_difference(new_key, old_key) -> str:
             elif a[1] != b[1]:
                 reasons.append(f"op {i} ({name_a}) static arguments {dict(a[1])} were {dict(b[1])}")
             else:
-                reasons.append(f"op {i} ({name_a}) inputs are wired differently")
+                constants = [(x[1], y[1]) for x, y in zip(a[2], b[2]) if x != y and x[0] == 2 and y[0] == 2]
+                if constants:
+                    reasons.append(
+                        f"op {i} ({name_a}) has the Python constant {constants[0][0]!r}, was {constants[0][1]!r} "
+                        "(Python numbers are compiled into the program: pass a rustorch tensor for a value "
+                        "that changes every step)"
+                    )
+                else:
+                    reasons.append(f"op {i} ({name_a}) inputs are wired differently")
             break
     if len(new_leaves) != len(old_leaves):
         reasons.append(f"{len(new_leaves)} leaf arrays, were {len(old_leaves)}")
@@ -301,18 +309,18 @@ def _describe_difference(new_key, old_key) -> str:
 
 
 def _explain(key) -> None:
+    number = _stats.compiles + 1  # the trace that follows is the one counted
     if not _recent_keys:
-        logger.warning("rustorch compile #%d: first program", _stats.compiles)
+        logger.warning("rustorch compile #%d: first program", number)
         return
 
     def distance(old):
-        return (abs(len(old[0]) - len(key[0])), abs(len(old[1]) - len(key[1])))
+        differing_ops = sum(a != b for a, b in zip(old[0], key[0]))
+        differing_leaves = sum(a != b for a, b in zip(old[1], key[1]))
+        return (abs(len(old[0]) - len(key[0])), differing_ops + differing_leaves, abs(len(old[1]) - len(key[1])))
 
     closest = min(_recent_keys, key=distance)
-    logger.warning(
-        "rustorch compile #%d: cache miss because %s",
-        _stats.compiles, _describe_difference(key, closest),
-    )
+    logger.warning("rustorch compile #%d: cache miss because %s", number, _describe_difference(key, closest))
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -471,7 +479,7 @@ def evaluate(targets, grad_root=None, cotangent=None, retain_graph=False):
         (node.op, node.static, codes_of[id(node)], node.multi) for node in order
     )
     leaf_avals = tuple(
-        (tuple(a.shape), np.dtype(a.dtype), bool(getattr(a, "weak_type", False))) for a in leaves
+        (tuple(a.shape), a.dtype, bool(getattr(a, "weak_type", False))) for a in leaves
     )
     root = None
     diff_positions: tuple = ()

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Iterator, NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -203,6 +204,44 @@ class Module:
         """Evaluation mode: BatchNorm uses running statistics, Dropout is the identity."""
         return self.train(False)
 
+    def to(self, *args, **kwargs) -> "Module":
+        """Convert floating parameters and buffers to a dtype (``model.to(rustorch.float64)``),
+        as ``torch.nn.Module.to``; device arguments (``'cpu'``, ``'cuda'``, a ``jax.Device``) are
+        accepted and ignored, because JAX places arrays itself. Returns ``self``."""
+        dtype = kwargs.get("dtype")
+        for arg in args:
+            if not isinstance(arg, str) and not hasattr(arg, "platform"):
+                dtype = arg
+        if dtype is None:
+            return self
+        dtype = np.dtype(jax.dtypes.canonicalize_dtype(np.dtype(dtype)))
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(f"Module.to only accepts floating point dtypes, but got desired dtype={dtype}")
+        for module in self.modules():
+            for table in (module._parameters, module._buffers):
+                for name, value in table.items():
+                    if value is not None and jnp.issubdtype(value.dtype, jnp.floating):
+                        value._assign(value._concrete().astype(dtype), allow_dtype_change=True)
+        return self
+
+    def cpu(self) -> "Module":
+        """Returns ``self``: JAX decides where arrays live (see :meth:`to`)."""
+        return self
+
+    def cuda(self, device=None) -> "Module":
+        """Returns ``self``: JAX decides where arrays live and uses an accelerator when one is
+        present (see :meth:`to`)."""
+        return self
+
+    def float(self) -> "Module":
+        return self.to(np.float32)
+
+    def double(self) -> "Module":
+        return self.to(np.float64)
+
+    def half(self) -> "Module":
+        return self.to(np.float16)
+
     def requires_grad_(self, requires_grad: bool = True) -> "Module":
         for param in self.parameters():
             param.requires_grad_(requires_grad)
@@ -231,15 +270,19 @@ class Module:
         return self.forward(*args, **kwargs)
 
     # ----------------------------------------------------------------------- state
-    def _state_items(self):
-        for module_prefix, module in self.named_modules():
-            dot = f"{module_prefix}." if module_prefix else ""
-            for name, param in module._parameters.items():
-                if param is not None:
-                    yield dot + name, module, name, "param", param
-            for name, buffer in module._buffers.items():
-                if buffer is not None and name not in module._non_persistent_buffers:
-                    yield dot + name, module, name, "buffer", buffer
+    def _state_items(self, dot: str = ""):
+        # Like torch's state_dict, no de-duplication: a module registered under two names
+        # appears under both.
+        module = self
+        for name, param in module._parameters.items():
+            if param is not None:
+                yield dot + name, module, name, "param", param
+        for name, buffer in module._buffers.items():
+            if buffer is not None and name not in module._non_persistent_buffers:
+                yield dot + name, module, name, "buffer", buffer
+        for name, child in module._modules.items():
+            if child is not None:
+                yield from child._state_items(f"{dot}{name}.")
 
     def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False) -> OrderedDict:
         """Parameters and persistent buffers under PyTorch's key names (``conv1.weight``,

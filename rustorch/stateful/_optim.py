@@ -238,7 +238,9 @@ def _tensor(array, dtype=None):
 
 def _array_like(value, like):
     """A JAX array of ``like``'s dtype from a saved tensor/array/number."""
-    return jnp.asarray(np.asarray(value), dtype=like.dtype).reshape(like.shape)
+    # np.array copies: device_put may alias the buffer on CPU, and a torch state dict's arrays
+    # keep changing as torch's optimizer steps.
+    return jnp.asarray(np.array(value, dtype=like.dtype)).reshape(like.shape)
 
 
 class Adam(Optimizer):

@@ -54,6 +54,8 @@ def _to_array(data, dtype=None):
 
 
 def _is_inexact(dtype) -> bool:
+    if jax.dtypes.issubdtype(dtype, jax.dtypes.extended):
+        return False  # PRNG keys and other extended dtypes are never differentiated
     return np.dtype(dtype).kind in _INEXACT_KINDS or np.dtype(dtype) == jnp.bfloat16
 
 
@@ -272,7 +274,7 @@ class Variable:
         self._value = value
         self._node = None
         self._index = 0
-        self._aval = _graph.Aval(tuple(value.shape), np.dtype(value.dtype))
+        self._aval = _graph.Aval(tuple(value.shape), value.dtype)
         self.requires_grad = bool(requires_grad)
         self.grad = None
         self._is_param = False
@@ -307,15 +309,17 @@ class Variable:
     def data(self, value) -> None:
         self._assign(_to_array(value, self.dtype))
 
-    def _assign(self, array) -> None:
+    def _assign(self, array, allow_dtype_change: bool = False) -> None:
         """Replace the value in place (keeps identity, drops history): optimizer steps, loads."""
+        if not allow_dtype_change and array.dtype != self.dtype:
+            array = lax.convert_element_type(array, self.dtype)
         if tuple(array.shape) != self.shape:
             raise RuntimeError(
                 f"cannot assign a value of shape {tuple(array.shape)} to a tensor of shape {self.shape}"
             )
         self._value = array
         self._node = None
-        self._aval = _graph.Aval(tuple(array.shape), np.dtype(array.dtype))
+        self._aval = _graph.Aval(tuple(array.shape), array.dtype)
 
     @property
     def shape(self) -> tuple:
