@@ -71,7 +71,7 @@ class Optimizer:
             group.setdefault(name, value)
         functional = self._functional(group)  # validates the hyperparameters
         self.param_groups.append(group)
-        self._groups_state.append(_GroupState(functional, self._structure(group)))
+        self._groups_state.append(_GroupState(functional, (type(self),) + self._structure(group)))
 
     def _structure(self, group):
         return tuple(group[name] for name in self._structural_names)
@@ -102,7 +102,7 @@ class Optimizer:
             grads = [None if p.grad is None else p.grad._concrete() for p in params]
             if all(g is None for g in grads):
                 continue
-            if self._structure(group) != group_state.structure:
+            if (type(self),) + self._structure(group) != group_state.structure:
                 raise ValueError(
                     f"{type(self).__name__}: {', '.join(self._structural_names)} cannot change after "
                     "construction (they change the compiled update); create a new optimizer instead"
@@ -189,7 +189,7 @@ class Optimizer:
                 if name != "params":
                     group[name] = tuple(value) if isinstance(value, list) else value
             group_state.functional = self._functional(group)
-            group_state.structure = self._structure(group)
+            group_state.structure = (type(self),) + self._structure(group)
             group_state.rebuild()
             values = [p._concrete() for p in group["params"]]
             group_state.state = group_state.functional.init(values)
@@ -222,13 +222,22 @@ class _GroupState:
         self.rebuild()
 
     def rebuild(self):
-        update = self.functional.update
+        # One jitted update per optimizer kind and static options, shared by every instance:
+        # hyperparameters live in the state, so a new optimizer (or a reloaded one) with the
+        # same options and parameter shapes reuses the compiled program.
+        update = _JITTED_UPDATES.get(self.structure)
+        if update is None:
+            functional_update = self.functional.update
 
-        def counted_update(grads, state, params):
-            _graph.count_compile()
-            return update(grads, state, params)
+            def counted_update(grads, state, params):
+                _graph.count_compile()
+                return functional_update(grads, state, params)
 
-        self.update = jax.jit(counted_update)
+            update = _JITTED_UPDATES[self.structure] = jax.jit(counted_update)
+        self.update = update
+
+
+_JITTED_UPDATES: dict = {}
 
 
 def _tensor(array, dtype=None):
