@@ -54,18 +54,23 @@ def _expect_size(layer, input, dim, size, description):
 
 # ---------------------------------------------------------------------------- linear / conv
 
-def _reset_parameters(weight_shape, bias, dtype):
-    """PyTorch's ``reset_parameters`` for Linear and Conv: ``kaiming_uniform_(a=sqrt(5))`` on
-    the weight, which is ``U(+-1/sqrt(fan_in))``, and the bias from the same range.
+def _init_weight_and_bias(module, weight_shape, bias, dtype):
+    """Register ``weight`` and ``bias`` (or a None bias) initialised as PyTorch's
+    ``reset_parameters`` for Linear and Conv: ``kaiming_uniform_(a=sqrt(5))`` on the weight,
+    which is ``U(+-1/sqrt(fan_in))``, and the bias from the same range.
 
     Drawn on the host from the default generator (see :meth:`Generator.uniform`); the pure,
     key-based equivalents are :func:`rustorch.functional.linear_init` and ``conv2d_init``.
     """
+    dtype = _dtype(dtype)
     fan_in = int(np.prod(weight_shape[1:]))
     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
     generator = _random.default_generator
-    weight = generator.uniform(-bound, bound, weight_shape, dtype)
-    return weight, (generator.uniform(-bound, bound, weight_shape[:1], dtype) if bias else None)
+    module.weight = Parameter._wrap(generator.uniform(-bound, bound, weight_shape, dtype))
+    if bias:
+        module.bias = Parameter._wrap(generator.uniform(-bound, bound, weight_shape[:1], dtype))
+    else:
+        module.register_parameter("bias", None)
 
 
 class Identity(Module):
@@ -92,12 +97,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
-        weight, bias_value = _reset_parameters((out_features, in_features), bias, _dtype(dtype))
-        self.weight = Parameter._wrap(weight)
-        if bias:
-            self.bias = Parameter._wrap(bias_value)
-        else:
-            self.register_parameter("bias", None)
+        _init_weight_and_bias(self, (out_features, in_features), bias, dtype)
 
     def forward(self, input):
         _expect(self, input, range(1, 64), "[*, in_features]")
@@ -159,14 +159,7 @@ class Conv2d(Module):
         self.dilation = _pair(dilation)
         self.groups = groups
         self.padding_mode = padding_mode
-        weight, bias_value = _reset_parameters(
-            (out_channels, in_channels // groups) + self.kernel_size, bias, _dtype(dtype)
-        )
-        self.weight = Parameter._wrap(weight)
-        if bias:
-            self.bias = Parameter._wrap(bias_value)
-        else:
-            self.register_parameter("bias", None)
+        _init_weight_and_bias(self, (out_channels, in_channels // groups) + self.kernel_size, bias, dtype)
 
     def forward(self, input):
         _expect(self, input, (3, 4), "[N, C, H, W] or unbatched [C, H, W]")
