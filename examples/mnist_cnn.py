@@ -1,6 +1,6 @@
 """Train the plan's CNN on MNIST with rustorch's PyTorch-style API.
 
-    python examples/mnist_cnn.py                 # defaults: 1 epoch, batch 64, Adam lr 1e-3
+    python examples/mnist_cnn.py                 # defaults: 2 epochs, batch 64, Adam lr 1e-3
     python -m examples.mnist_cnn --epochs 5      # the same, as a module
     python examples/mnist_cnn.py --resume        # continue from the last checkpoint in --out
 
@@ -122,9 +122,11 @@ def plot_curves(history, path):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=1, help="epochs to train (default 1)")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs to train (default 2)")
     parser.add_argument("--batch-size", type=int, default=64, help="training batch size (default 64)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    parser.add_argument("--lr-decay", type=float, default=0.7,
+                        help="multiply the learning rate by this after every epoch (default 0.7)")
     parser.add_argument("--data", default=None, help="folder with the MNIST IDX files (default: $RUSTORCH_DATA)")
     parser.add_argument("--out", default="runs/mnist_cnn", help="folder for checkpoints and curves")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -171,6 +173,9 @@ def main(argv=None):
           f"{len(train_loader)} batches of {args.batch_size} per epoch")
     accuracy = None
     for epoch in range(start_epoch, args.epochs):
+        # Step decay, as torch.optim.lr_scheduler.StepLR(step_size=1, gamma=lr_decay); the new
+        # rate is an input of the compiled update, so changing it compiles nothing.
+        optimizer.set_lr(args.lr * args.lr_decay ** epoch)
         model.train()
         progress = _Progress(len(train_loader), f"epoch {epoch + 1}/{args.epochs}")
         started = time.perf_counter()

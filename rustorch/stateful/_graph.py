@@ -377,7 +377,8 @@ def _build_program(structure, outputs, diff_positions, root, with_cotangent):
 
 
 class BackwardTwiceError(RuntimeError):
-    pass
+    """``backward()`` reached a graph already freed by an earlier ``backward()`` (PyTorch's
+    "Trying to backward through the graph a second time")."""
 
 
 def evaluate(targets, grad_root=None, cotangent=None, retain_graph=False):
