@@ -283,6 +283,16 @@ def _check_same_shape(op: str, input: jax.Array, target: jax.Array) -> None:
         )
 
 
+def _checked_difference(op: str, input, target, reduction: str) -> jax.Array:
+    """``input - target`` after the checks shared by the elementwise regression losses."""
+    check_reduction(op, reduction)
+    input = _as_float_input(op, "input", input)
+    target = _as_float_input(op, "target", target)
+    _check_same_dtype(op, "target", target, input)
+    _check_same_shape(op, input, target)
+    return input - target
+
+
 def mse_loss(input: jax.Array, target: jax.Array, reduction: str = "mean") -> jax.Array:
     """Mean squared error ``(input - target)^2``, as ``torch.nn.functional.mse_loss``.
 
@@ -295,13 +305,7 @@ def mse_loss(input: jax.Array, target: jax.Array, reduction: str = "mean") -> ja
             reduction.
         TypeError: non-floating arrays or different dtypes.
     """
-    op = "mse_loss"
-    check_reduction(op, reduction)
-    input = _as_float_input(op, "input", input)
-    target = _as_float_input(op, "target", target)
-    _check_same_dtype(op, "target", target, input)
-    _check_same_shape(op, input, target)
-    diff = input - target
+    diff = _checked_difference("mse_loss", input, target, reduction)
     return _reduce(diff * diff, reduction)
 
 
@@ -319,13 +323,7 @@ def l1_loss(input: jax.Array, target: jax.Array, reduction: str = "mean") -> jax
         ValueError: shapes differ or bad reduction.
         TypeError: non-floating arrays or different dtypes.
     """
-    op = "l1_loss"
-    check_reduction(op, reduction)
-    input = _as_float_input(op, "input", input)
-    target = _as_float_input(op, "target", target)
-    _check_same_dtype(op, "target", target, input)
-    _check_same_shape(op, input, target)
-    diff = input - target
+    diff = _checked_difference("l1_loss", input, target, reduction)
     # sign(d) * d equals |d| exactly and differentiates to sign(d), which is 0 at d == 0.
     return _reduce(jax.lax.stop_gradient(jnp.sign(diff)) * diff, reduction)
 

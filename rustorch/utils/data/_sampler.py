@@ -71,7 +71,7 @@ class Sampler:
     """
 
     def __iter__(self) -> Iterator[int]:
-        raise NotImplementedError(f"{type(self).__name__} must implement __iter__")
+        raise NotImplementedError(f"{type(self).__name__} must implement __iter__")  # abstract, as torch
 
 
 class SequentialSampler(Sampler):
