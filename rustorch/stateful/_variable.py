@@ -114,7 +114,8 @@ def _astype(x, *, dtype):
     return lax.convert_element_type(x, dtype)
 
 
-def _getitem(x, *index_arrays, spec):
+def _rebuild_index(spec, index_arrays):
+    """The index tuple that :func:`_index_spec` encoded, with array entries filled back in."""
     arrays = iter(index_arrays)
     index = []
     for kind, value in spec:
@@ -124,20 +125,16 @@ def _getitem(x, *index_arrays, spec):
             index.append(slice(*value))
         else:
             index.append(value)
-    return x[tuple(index)]
+    return tuple(index)
+
+
+def _getitem(x, *index_arrays, spec):
+    return x[_rebuild_index(spec, index_arrays)]
 
 
 def _setitem(x, value, *index_arrays, spec):
-    arrays = iter(index_arrays)
-    index = []
-    for kind, item in spec:
-        if kind == "a":
-            index.append(next(arrays))
-        elif kind == "s":
-            index.append(slice(*item))
-        else:
-            index.append(item)
-    return x.at[tuple(index)].set(jnp.asarray(value, dtype=x.dtype) if not hasattr(value, "dtype") else value.astype(x.dtype))
+    value = jnp.asarray(value).astype(x.dtype)
+    return x.at[_rebuild_index(spec, index_arrays)].set(value)
 
 
 def _max_dim(x, *, axis, keepdims):
