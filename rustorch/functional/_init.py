@@ -188,6 +188,12 @@ def uniform(key, shape: Sequence[int], low: float = 0.0, high: float = 1.0, dtyp
     return _uniform(key, shape, low, high, dtype)
 
 
+def _kaiming_std(op: str, shape: tuple[int, ...], a, mode: str, nonlinearity: str) -> float:
+    """He initialisation's standard deviation: ``calculate_gain(nonlinearity, a) / sqrt(fan)``."""
+    fan = _correct_fan(op, shape, mode)  # mode errors first, as before the gain
+    return calculate_gain(nonlinearity, a) / math.sqrt(fan)
+
+
 def kaiming_uniform(
     key,
     shape: Sequence[int],
@@ -218,10 +224,7 @@ def kaiming_uniform(
     dtype = _check_float_dtype("kaiming_uniform", dtype)
     if 0 in shape:
         return jnp.zeros(shape, dtype)
-    fan = _correct_fan("kaiming_uniform", shape, mode)
-    gain = calculate_gain(nonlinearity, a)
-    std = gain / math.sqrt(fan)
-    bound = math.sqrt(3.0) * std
+    bound = math.sqrt(3.0) * _kaiming_std("kaiming_uniform", shape, a, mode, nonlinearity)
     return _uniform(key, shape, -bound, bound, dtype)
 
 
@@ -242,10 +245,7 @@ def kaiming_normal(
     dtype = _check_float_dtype("kaiming_normal", dtype)
     if 0 in shape:
         return jnp.zeros(shape, dtype)
-    fan = _correct_fan("kaiming_normal", shape, mode)
-    gain = calculate_gain(nonlinearity, a)
-    std = gain / math.sqrt(fan)
-    return _normal(key, shape, std, dtype)
+    return _normal(key, shape, _kaiming_std("kaiming_normal", shape, a, mode, nonlinearity), dtype)
 
 
 def xavier_uniform(key, shape: Sequence[int], gain: float = 1.0, dtype=jnp.float32):
