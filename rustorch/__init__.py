@@ -15,6 +15,7 @@ import numpy as _np
 from .serialization import CheckpointError, load, save
 from .utils.data import DataLoader, Dataset, TensorDataset, random_split
 
+from ._allocator import _keep_freed_memory_by_default, keep_freed_memory
 from ._compilation_cache import _enable_by_default, enable_compilation_cache
 from . import datasets, functional, nn, optim, serialization, utils
 from .nn import functional as _nn_functional
@@ -120,3 +121,4 @@ bool = _np.dtype(_np.bool_)
 __version__ = "0.1.0"
 
 _enable_by_default()
+_keep_freed_memory_by_default()

@@ -1,0 +1,52 @@
+"""Keep freed memory for reuse in this process (Linux with glibc), on by default.
+
+XLA's CPU runtime takes every temporary buffer of a compiled step from ``malloc``. glibc serves
+requests above its mmap threshold (128 KiB, rising to at most 32 MiB as it adapts) with fresh
+pages from the kernel and gives them back on ``free``, and it trims the top of its heap once
+more than twice that is free, so a training step pays the kernel's page faults on its large
+activations again at every step. On this project's 2-core VM that was 15-25% of a batch-64 step
+of the plan's CNN (benchmarks/NOTES.md). Raising both thresholds keeps the memory of one step
+for the next, as PyTorch's and JAX's GPU allocators do by caching; peak RSS is unchanged (the
+same buffers are live at the peak), the process simply does not return it between steps.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+
+ENV_SWITCH = "RUSTORCH_MALLOC_TUNING"
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_GLIBC_ENVIRONMENT = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
+
+
+def keep_freed_memory(threshold_bytes: int = 1 << 30) -> bool:
+    """Have glibc serve allocations up to ``threshold_bytes`` (default 1 GiB) from its heap
+    and keep up to that much freed memory instead of returning it to the kernel, through
+    ``mallopt(M_MMAP_THRESHOLD)`` and ``mallopt(M_TRIM_THRESHOLD)``.
+
+    Returns True when both settings were applied, False where there is no glibc (macOS,
+    Windows, musl) or glibc refused them. It changes the whole process's allocator, not only
+    rustorch's buffers.
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    threshold = ctypes.c_int(min(int(threshold_bytes), 2**31 - 1))
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, threshold)) and bool(
+        libc.mallopt(_M_TRIM_THRESHOLD, threshold)
+    )
+
+
+def _keep_freed_memory_by_default() -> None:
+    """At import, unless ``RUSTORCH_MALLOC_TUNING=0`` or the user already tunes glibc's malloc
+    through its own environment variables (which then win)."""
+    if os.environ.get(ENV_SWITCH, "1") == "0":
+        return
+    if any(name in os.environ for name in _GLIBC_ENVIRONMENT):
+        return
+    keep_freed_memory()
