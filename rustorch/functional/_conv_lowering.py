@@ -4,10 +4,11 @@ On GPU and TPU, XLA's own convolution (cuDNN and friends) is the fast path. On C
 the plan's CNN (benchmarks/NOTES.md), XLA's convolution *weight gradient* is the slowest piece of
 a training step, several times slower than the same arithmetic as one matrix product. The CPU
 lowering therefore keeps XLA's convolution for the forward pass and the input gradient (both in
-channels-last layout, which XLA's CPU convolution prefers) and computes the weight gradient as
-``im2col(x)^T @ dy``: the ``kh * kw`` shifted views of the padded input concatenated along the
-channel axis, multiplied by the output gradient in one GEMM. The arithmetic is the same sum as
-PyTorch's, so results agree to float32 rounding.
+channels-last layout, which XLA's CPU convolution prefers) and computes the weight gradient with
+matrix products over the ``kh * kw`` shifted views of the padded input: for a narrow input, the
+views concatenated along the channel axis (im2col) times the output gradient in one GEMM; for a
+wide one, one GEMM per view. The arithmetic is the same sum as PyTorch's, so results agree to
+float32 rounding.
 """
 from __future__ import annotations
 
@@ -26,19 +27,42 @@ def _conv_nhwc(x, w, stride, pads, dilation):
     )
 
 
-def _im2col(x_padded, kernel, stride, dilation, out_size):
-    """``[N, OH, OW, kh*kw*C]``: tap ``(i, j)`` of every output position, taps outermost."""
+def _taps(x_padded, kernel, stride, dilation, out_size):
+    """The ``kh * kw`` shifted views ``[N, OH, OW, C]`` of the padded input that the kernel's
+    taps ``(i, j)`` read, row-major over ``(i, j)``."""
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_size
-    taps = []
-    for i in range(kh):
-        for j in range(kw):
-            taps.append(lax.slice(
-                x_padded,
-                (0, i * dh, j * dw, 0),
-                (x_padded.shape[0], i * dh + (oh - 1) * sh + 1, j * dw + (ow - 1) * sw + 1, x_padded.shape[3]),
-                (1, sh, sw, 1),
-            ))
-    return jnp.concatenate(taps, axis=-1)
+    return [
+        lax.slice(
+            x_padded,
+            (0, i * dh, j * dw, 0),
+            (x_padded.shape[0], i * dh + (oh - 1) * sh + 1, j * dw + (ow - 1) * sw + 1, x_padded.shape[3]),
+            (1, sh, sw, 1),
+        )
+        for i in range(kh)
+        for j in range(kw)
+    ]
+
+
+# Below this many input channels the weight gradient is one GEMM over im2col columns; from it
+# on, one GEMM per tap. Measured on a 2-core CPU (benchmarks/NOTES.md): with 1 channel the
+# single GEMM wins (b256: 10.9 ms against 42 ms), with 32 channels the XLA concatenation that
+# builds the columns is slower than the product (b256: 133 ms against 58 ms per tap).
+_IM2COL_MAX_CHANNELS = 8
+
+
+def _weight_grad(x, dy, kernel, stride, pads, dilation):
+    """``dw[i, j, c, o] = sum_{n, y, x} x_padded[n, s*y + d*i, s*x + d*j, c] * dy[n, y, x, o]``."""
+    c, o = x.shape[3], dy.shape[3]
+    x_padded = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+    flat_dy = dy.reshape(-1, o)
+    if c < _IM2COL_MAX_CHANNELS:
+        columns = jnp.concatenate(_taps(x_padded, kernel, stride, dilation, dy.shape[1:3]), axis=-1)
+        return jnp.dot(columns.reshape(-1, kernel[0] * kernel[1] * c).T, flat_dy).reshape(*kernel, c, o)
+    # The barrier makes XLA write the padded channels-last input once; without it every tap's
+    # slice recomputes the transpose from the caller's NCHW array (2.5-15 ms each).
+    x_padded = lax.optimization_barrier(x_padded)
+    taps = _taps(x_padded, kernel, stride, dilation, dy.shape[1:3])
+    return jnp.stack([jnp.dot(tap.reshape(-1, c).T, flat_dy) for tap in taps]).reshape(*kernel, c, o)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
@@ -52,13 +76,9 @@ def _conv_cpu_fwd(x, w, stride, pads, dilation):
 
 def _conv_cpu_bwd(stride, pads, dilation, residuals, dy):
     x, w = residuals
-    kh, kw, c, o = w.shape
     _, input_vjp = jax.vjp(lambda a: _conv_nhwc(a, w, stride, pads, dilation), x)
     (dx,) = input_vjp(dy)
-    x_padded = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
-    columns = _im2col(x_padded, (kh, kw), stride, dilation, dy.shape[1:3])
-    dw = jnp.dot(columns.reshape(-1, kh * kw * c).T, dy.reshape(-1, o))
-    return dx, dw.reshape(kh, kw, c, o)
+    return dx, _weight_grad(x, dy, w.shape[:2], stride, pads, dilation)
 
 
 _conv_cpu.defvjp(_conv_cpu_fwd, _conv_cpu_bwd)

@@ -121,3 +121,31 @@ def test_missing_key_and_integer_input_raise():
         dropout(jnp.ones(3), 0.5, key=None)
     with pytest.raises(TypeError, match="expected a floating-point input, got dtype int32"):
         dropout(jnp.ones(3, jnp.int32), 0.5, key=jax.random.key(0))
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_mask_has_no_structure_between_neighbours_rows_or_keys(p):
+    # The mask is a hash of each element's flat index: neighbours, rows and columns must be as
+    # independent as fresh Bernoulli draws. Bounds are 5 standard deviations.
+    q = 1 - p
+    shape = (256, 257)
+    kept = np.asarray(DROPOUT(jnp.ones(shape, jnp.float32), p, key=jax.random.key(5))) != 0
+    n = kept.size
+    pairs = kept.ravel()[:-1] & kept.ravel()[1:]
+    assert abs(pairs.mean() - q * q) < 5 * np.sqrt(q * q * (1 - q * q) / (n - 1))
+    stride_pairs = kept[:-1] & kept[1:]  # elements 257 apart in the flat index
+    assert abs(stride_pairs.mean() - q * q) < 5 * np.sqrt(q * q * (1 - q * q) / stride_pairs.size)
+    for axis, count in ((0, shape[0]), (1, shape[1])):
+        rates = kept.mean(axis=axis)
+        chi_square = np.sum((rates - q) ** 2 * count / (q * (1 - q)))
+        degrees = rates.size
+        assert abs(chi_square - degrees) < 5 * np.sqrt(2 * degrees)
+    keys = jax.random.split(jax.random.key(6), 64)
+    first_elements = np.array([np.asarray(DROPOUT(jnp.ones(4), p, key=k))[0] != 0 for k in keys])
+    assert 0 < first_elements.sum() < 64
+
+
+def test_masks_larger_than_the_counter_are_refused():
+    too_big = jax.ShapeDtypeStruct((2**16, 2**16 + 1), jnp.float32)
+    with pytest.raises(ValueError, match="2\\*\\*32 elements"):
+        jax.eval_shape(lambda x: dropout(x, 0.5, key=jax.random.key(0)), too_big)

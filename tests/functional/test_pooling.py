@@ -123,6 +123,25 @@ def test_max_pool2d_ties_route_gradient_like_torch(shape, kwargs):
     np.testing.assert_array_equal(np.asarray(grad), xt.grad.numpy())
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1), dict(kernel_size=2, ceil_mode=True)],
+)
+def test_max_pool2d_nan_windows_like_torch(kwargs):
+    # A window holding NaN outputs NaN, and torch's kernel (`val > max || isnan(val)`) gives its
+    # gradient to the window's last NaN; NaN-free windows keep the first-maximum rule.
+    rng = np.random.default_rng(12)
+    x = rng.integers(0, 3, size=(2, 2, 7, 6)).astype(np.float32)
+    x[rng.random(x.shape) < 0.15] = np.nan
+    xt = to_torch(x, True)
+    expected = TF.max_pool2d(xt, **kwargs)
+    cot = rng.integers(1, 5, size=tuple(expected.shape)).astype(np.float32)
+    expected.backward(to_torch(cot))
+    out, vjp = jax.vjp(lambda x: F.max_pool2d(x, **kwargs), jnp.asarray(x))
+    np.testing.assert_array_equal(np.asarray(out), expected.detach().numpy())
+    np.testing.assert_array_equal(np.asarray(vjp(jnp.asarray(cot))[0]), xt.grad.numpy())
+
+
 def test_max_pool2d_forward_mode_and_second_order():
     # Max pooling has a custom JVP: forward mode must agree with reverse mode, and
     # differentiating the gradient again must match torch's double backward.
