@@ -1,6 +1,7 @@
 """Batch normalisation with PyTorch's statistics, running-average rule and CPU numerics."""
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple, Optional
 
@@ -46,11 +47,12 @@ class BatchNormState(NamedTuple):
         )
 
 
-def _check_channels(name: str, value, num_channels: int, input_shape) -> None:
+def _check_channels(name: str, value, num_channels: int, input_shape, channel_axis: int = 1) -> None:
     if value.ndim != 1 or value.shape[0] != num_channels:
         raise ValueError(
             f"batch_norm: {name} should be 1-D with {num_channels} elements (one per channel, "
-            f"dim 1 of the input of shape {tuple(input_shape)}), got shape {tuple(value.shape)}; "
+            f"dim {channel_axis % len(input_shape)} of the input of shape {tuple(input_shape)}), "
+            f"got shape {tuple(value.shape)}; "
             f"create the layer with num_features={num_channels} or feed inputs with "
             f"{value.shape[0] if value.ndim == 1 else '?'} channels"
         )
@@ -76,6 +78,60 @@ def _batch_stats(x: jax.Array, axes: tuple[int, ...], bshape: tuple[int, ...], n
     centred = x - mean.reshape(bshape)
     var_sum = jnp.sum(centred * centred, axis=axes)
     return mean, centred, var_sum
+
+
+def _reduction_layout(x, channel_axis):
+    """The axes to reduce, the broadcast shape of a per-channel vector, and the number of
+    values per channel."""
+    channel_axis %= x.ndim
+    axes = tuple(axis for axis in range(x.ndim) if axis != channel_axis)
+    bshape = tuple(x.shape[channel_axis] if axis == channel_axis else 1 for axis in range(x.ndim))
+    return axes, bshape, math.prod(x.shape) // x.shape[channel_axis]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def _normalize_with_batch_stats(x, weight, bias, eps, channel_axis):
+    """``(out, mean, var_sum)`` of batch normalisation with batch statistics; ``x``, ``weight``
+    and ``bias`` in the compute dtype (ones and zeros stand in for absent affine parameters)."""
+    out, mean, var_sum, _ = _batch_stats_forward(x, weight, bias, eps, channel_axis)
+    return out, mean, var_sum
+
+
+def _batch_stats_forward(x, weight, bias, eps, channel_axis):
+    axes, bshape, n = _reduction_layout(x, channel_axis)
+    mean, centred, var_sum = _batch_stats(x, axes, bshape, n)
+    invstd = 1 / jnp.sqrt(var_sum / n + eps)
+    out = centred * invstd.reshape(bshape) * weight.reshape(bshape) + bias.reshape(bshape)
+    return out, mean, var_sum, invstd
+
+
+def _normalize_with_batch_stats_fwd(x, weight, bias, eps, channel_axis):
+    out, mean, var_sum, invstd = _batch_stats_forward(x, weight, bias, eps, channel_axis)
+    return (out, mean, var_sum), (x, mean, invstd, weight)
+
+
+def _normalize_with_batch_stats_bwd(eps, channel_axis, residuals, cotangents):
+    # ATen's batch_norm_backward_cpu_template in training mode: two per-channel reductions
+    # (sum(dy) and dot(x - mean, dy)) and one elementwise pass. Differentiating the forward
+    # instead costs several more passes over the activation, and on a 2-core CPU batch norm's
+    # backward was the largest item of a batch-256 step (benchmarks/NOTES.md). The batch
+    # statistics feed only the running buffers, which carry no gradient: their cotangents are
+    # zero and ignored.
+    x, mean, invstd, weight = residuals
+    grad_out = cotangents[0]
+    axes, bshape, n = _reduction_layout(x, channel_axis)
+    centred = x - mean.reshape(bshape)
+    grad_bias = jnp.sum(grad_out, axis=axes)
+    dot = jnp.sum(centred * grad_out, axis=axes)
+    k = dot * invstd * invstd / n
+    grad_mean = grad_bias / n
+    grad_input = (grad_out - grad_mean.reshape(bshape) - centred * k.reshape(bshape)) * (
+        invstd * weight
+    ).reshape(bshape)
+    return grad_input, dot * invstd, grad_bias
+
+
+_normalize_with_batch_stats.defvjp(_normalize_with_batch_stats_fwd, _normalize_with_batch_stats_bwd)
 
 
 def batch_norm(
@@ -124,24 +180,45 @@ def batch_norm(
             (PyTorch's "Expected more than 1 value per channel when training").
         TypeError: non-floating input, parameters or buffers; a non-numeric momentum.
     """
+    return _batch_norm(input, weight, bias, state, training, momentum, eps, channel_axis=1)
+
+
+def batch_norm_channels_last(
+    input: jax.Array,
+    weight: Optional[jax.Array],
+    bias: Optional[jax.Array],
+    state: Optional[BatchNormState],
+    *,
+    training: bool,
+    momentum: Optional[float] = 0.1,
+    eps: float = 1e-5,
+) -> tuple[jax.Array, Optional[BatchNormState]]:
+    """:func:`batch_norm` of a channels-last ``[N, *, C]`` input (``[N, H, W, C]`` for images):
+    the same arguments, statistics, buffer update, errors and gradients as ``batch_norm`` on the
+    ``[N, C, *]`` transpose, with the channel as the last axis."""
+    return _batch_norm(input, weight, bias, state, training, momentum, eps, channel_axis=-1)
+
+
+def _batch_norm(input, weight, bias, state, training, momentum, eps, channel_axis):
     input = jnp.asarray(input)
     if input.ndim < 2:
+        layout = "[N, C, *]" if channel_axis == 1 else "[N, *, C]"
         raise ValueError(
-            f"batch_norm: expected input of shape [N, C, *] with at least 2 dims, got "
+            f"batch_norm: expected input of shape {layout} with at least 2 dims, got "
             f"{input.ndim}-D input of shape {tuple(input.shape)}; add a batch dim with x[None]"
         )
     _check_float("input", input)
-    num_channels = input.shape[1]
+    num_channels = input.shape[channel_axis]
     for name, value in (("weight", weight), ("bias", bias)):
         if value is not None:
             value = jnp.asarray(value)
             _check_float(name, value)
-            _check_channels(name, value, num_channels, input.shape)
+            _check_channels(name, value, num_channels, input.shape, channel_axis)
     if state is not None:
         _check_float("state.running_mean", state.running_mean)
         _check_float("state.running_var", state.running_var)
-        _check_channels("state.running_mean", state.running_mean, num_channels, input.shape)
-        _check_channels("state.running_var", state.running_var, num_channels, input.shape)
+        for name in ("running_mean", "running_var"):
+            _check_channels(f"state.{name}", getattr(state, name), num_channels, input.shape, channel_axis)
     if momentum is not None and (
         isinstance(momentum, bool)
         or not (
@@ -156,30 +233,30 @@ def batch_norm(
     # Half-precision inputs are normalised in float32, as PyTorch's CPU kernel does (opmath).
     compute_dtype = input.dtype if jnp.finfo(input.dtype).bits >= 32 else jnp.dtype(jnp.float32)
     x = input.astype(compute_dtype)
-    axes = (0,) + tuple(range(2, input.ndim))
-    bshape = (1, num_channels) + (1,) * (input.ndim - 2)
-    n = math.prod(input.shape) // num_channels if num_channels else 0
+    _, bshape, n = _reduction_layout(x, channel_axis)
 
-    use_batch_stats = training or state is None
-    if use_batch_stats:
+    if training or state is None:
         if n == 1:
             raise ValueError(
                 f"Expected more than 1 value per channel when training, got input size "
                 f"{tuple(input.shape)}"
             )
-        mean, centred, var_sum = _batch_stats(x, axes, bshape, n)
-        var = var_sum / n
+        ones = jnp.ones((num_channels,), compute_dtype)
+        out, mean, var_sum = _normalize_with_batch_stats(
+            x,
+            ones if weight is None else jnp.asarray(weight).astype(compute_dtype),
+            jnp.zeros_like(ones) if bias is None else jnp.asarray(bias).astype(compute_dtype),
+            float(eps),
+            channel_axis,
+        )
     else:
-        mean = state.running_mean.astype(compute_dtype)
-        var = state.running_var.astype(compute_dtype)
-        centred = x - mean.reshape(bshape)
-
-    invstd = 1 / jnp.sqrt(var + eps)
-    out = centred * invstd.reshape(bshape)
-    if weight is not None:
-        out = out * jnp.asarray(weight).astype(compute_dtype).reshape(bshape)
-    if bias is not None:
-        out = out + jnp.asarray(bias).astype(compute_dtype).reshape(bshape)
+        centred = x - state.running_mean.astype(compute_dtype).reshape(bshape)
+        invstd = 1 / jnp.sqrt(state.running_var.astype(compute_dtype) + eps)
+        out = centred * invstd.reshape(bshape)
+        if weight is not None:
+            out = out * jnp.asarray(weight).astype(compute_dtype).reshape(bshape)
+        if bias is not None:
+            out = out + jnp.asarray(bias).astype(compute_dtype).reshape(bshape)
     out = out.astype(input.dtype)
 
     if state is None:

@@ -1,11 +1,12 @@
 """2-D convolution with PyTorch's layouts, padding modes and argument checks."""
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from jax import lax
 
 from ._checks import check_ndim, pair
-from ._conv_lowering import conv_cpu_nchw, use_cpu_lowering
+from ._conv_lowering import conv_cpu_nchw, conv_cpu_nhwc, use_cpu_lowering
 
 _DIMENSION_NUMBERS = ("NCHW", "OIHW", "NCHW")
 # Benchmarks flip this to compare lowerings in one process; it is read at trace time.
@@ -44,37 +45,10 @@ def _same_padding(kernel: tuple[int, int], dilation: tuple[int, int]) -> list[tu
     return pads
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """2-D cross-correlation, ``torch.nn.functional.conv2d``.
-
-    ``out[n, o] = bias[o] + sum_{c in group(o)} sum_{i,j} weight[o, c, i, j]
-    * input_padded[n, c, s_h*y + d_h*i, s_w*x + d_w*j]`` (PyTorch's convolution is a
-    cross-correlation: the kernel is not flipped). Output size per spatial dimension is
-    ``floor((L + pad_lo + pad_hi - d*(k-1) - 1) / s) + 1``.
-
-    Args:
-      input: ``[N, C_in, H, W]`` or unbatched ``[C_in, H, W]`` (the result is then unbatched too).
-      weight: ``[C_out, C_in // groups, kH, kW]`` (OIHW), same dtype as ``input``.
-      bias: optional ``[C_out]``, same dtype. Default ``None``.
-      stride: int or pair, default 1.
-      padding: int or pair of zero paddings applied on both sides, or ``'valid'`` (no padding)
-        or ``'same'`` (output size equals input size; total padding ``d*(k-1)`` split with the
-        odd remainder on the bottom/right, as PyTorch does). Default 0.
-      dilation: int or pair, default 1.
-      groups: number of blocked channel groups, default 1.
-
-    All configuration arguments are static Python values, so the function is safe under
-    ``jax.jit`` with them closed over or marked static.
-
-    Raises:
-      ValueError: wrong rank of ``input``/``weight``/``bias``; ``C_in != weight.shape[1] * groups``;
-        ``C_out`` not divisible by ``groups``; a bias of the wrong length; negative padding,
-        non-positive stride/dilation/groups; an unknown padding string; ``padding='same'`` with a
-        stride other than 1; a (dilated) kernel larger than the padded input.
-      TypeError: non-floating or mismatched dtypes, or configuration of the wrong type.
-    """
+def _conv_geometry(input, weight, bias, stride, padding, dilation, groups):
+    """Validate a conv2d call on the ``[N, C, H, W]`` (or ``[C, H, W]``) shape of ``input``;
+    return the stride, the per-dimension ``(lo, hi)`` paddings and the dilation."""
     op = "conv2d"
-    check_ndim(op, "input", input, (3, 4), "[N, C, H, W] or unbatched [C, H, W]")
     check_ndim(op, "weight", weight, (4,), "[out_channels, in_channels // groups, kH, kW]")
     check_floating(op, "input", input)
     if weight.dtype != input.dtype:
@@ -144,6 +118,40 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             "use a smaller kernel or dilation, or more padding"
         )
 
+    return stride, pads, dilation
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation, ``torch.nn.functional.conv2d``.
+
+    ``out[n, o] = bias[o] + sum_{c in group(o)} sum_{i,j} weight[o, c, i, j]
+    * input_padded[n, c, s_h*y + d_h*i, s_w*x + d_w*j]`` (PyTorch's convolution is a
+    cross-correlation: the kernel is not flipped). Output size per spatial dimension is
+    ``floor((L + pad_lo + pad_hi - d*(k-1) - 1) / s) + 1``.
+
+    Args:
+      input: ``[N, C_in, H, W]`` or unbatched ``[C_in, H, W]`` (the result is then unbatched too).
+      weight: ``[C_out, C_in // groups, kH, kW]`` (OIHW), same dtype as ``input``.
+      bias: optional ``[C_out]``, same dtype. Default ``None``.
+      stride: int or pair, default 1.
+      padding: int or pair of zero paddings applied on both sides, or ``'valid'`` (no padding)
+        or ``'same'`` (output size equals input size; total padding ``d*(k-1)`` split with the
+        odd remainder on the bottom/right, as PyTorch does). Default 0.
+      dilation: int or pair, default 1.
+      groups: number of blocked channel groups, default 1.
+
+    All configuration arguments are static Python values, so the function is safe under
+    ``jax.jit`` with them closed over or marked static.
+
+    Raises:
+      ValueError: wrong rank of ``input``/``weight``/``bias``; ``C_in != weight.shape[1] * groups``;
+        ``C_out`` not divisible by ``groups``; a bias of the wrong length; negative padding,
+        non-positive stride/dilation/groups; an unknown padding string; ``padding='same'`` with a
+        stride other than 1; a (dilated) kernel larger than the padded input.
+      TypeError: non-floating or mismatched dtypes, or configuration of the wrong type.
+    """
+    check_ndim("conv2d", "input", input, (3, 4), "[N, C, H, W] or unbatched [C, H, W]")
+    stride, pads, dilation = _conv_geometry(input, weight, bias, stride, padding, dilation, groups)
     unbatched = input.ndim == 3
     x = input[None] if unbatched else input
     if use_cpu_lowering(groups) and _LOWERING["cpu_gemm_weight_grad"]:
@@ -161,3 +169,27 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if bias is not None:
         out = out + bias[:, None, None]
     return out[0] if unbatched else out
+
+
+def conv2d_channels_last(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """:func:`conv2d` of a channels-last ``[N, H, W, C_in]`` input, returning ``[N, H_out, W_out,
+    C_out]``; the weight stays ``[C_out, C_in // groups, kH, kW]``. The same arguments, errors,
+    values and gradients as ``conv2d`` on the ``[N, C, H, W]`` transpose. XLA's CPU convolution
+    works channels-last, so a network kept in this layout skips a transpose on each side of
+    every convolution."""
+    check_ndim("conv2d", "input", input, (4,), "[N, H, W, C] (channels last)")
+    logical = jax.ShapeDtypeStruct((input.shape[0], input.shape[3]) + input.shape[1:3], input.dtype)
+    stride, pads, dilation = _conv_geometry(logical, weight, bias, stride, padding, dilation, groups)
+    if use_cpu_lowering(groups) and _LOWERING["cpu_gemm_weight_grad"]:
+        out = conv_cpu_nhwc(input, weight, stride, pads, dilation)
+    else:
+        out = lax.conv_general_dilated(
+            input,
+            weight,
+            window_strides=stride,
+            padding=pads,
+            rhs_dilation=dilation,
+            dimension_numbers=("NHWC", "OIHW", "NHWC"),
+            feature_group_count=groups,
+        )
+    return out if bias is None else out + bias

@@ -89,10 +89,15 @@ def use_cpu_lowering(groups: int) -> bool:
     return groups == 1 and jax.default_backend() == "cpu"
 
 
-def conv_cpu_nchw(x, weight, stride, pads, dilation):
-    """The CPU lowering on PyTorch's layouts: NCHW input, OIHW weight, NCHW output."""
-    out = _conv_cpu(
-        jnp.transpose(x, (0, 2, 3, 1)), jnp.transpose(weight, (2, 3, 1, 0)),
+def conv_cpu_nhwc(x, weight, stride, pads, dilation):
+    """The CPU lowering on a channels-last input: NHWC input, OIHW weight, NHWC output."""
+    return _conv_cpu(
+        x, jnp.transpose(weight, (2, 3, 1, 0)),
         tuple(stride), tuple(tuple(p) for p in pads), tuple(dilation),
     )
+
+
+def conv_cpu_nchw(x, weight, stride, pads, dilation):
+    """The CPU lowering on PyTorch's layouts: NCHW input, OIHW weight, NCHW output."""
+    out = conv_cpu_nhwc(jnp.transpose(x, (0, 2, 3, 1)), weight, stride, pads, dilation)
     return jnp.transpose(out, (0, 3, 1, 2))

@@ -20,7 +20,21 @@ def _lowbias32(h):
     return h ^ (h >> 16)
 
 
-def _keep_mask(key, keep_probability: float, shape) -> jax.Array:
+def _flat_index(shape, logical_axes):
+    """Each element's row-major index in the logical array ``transpose(array, logical_axes)``:
+    physical axis ``logical_axes[k]`` is the logical array's axis ``k``."""
+    logical_shape = [shape[axis] for axis in logical_axes]
+    index = jnp.zeros(shape, jnp.uint32)
+    stride = 1
+    for k in reversed(range(len(shape))):
+        axis = logical_axes[k]
+        if shape[axis] > 1:
+            index = index + lax.broadcasted_iota(jnp.uint32, shape, axis) * jnp.uint32(stride)
+        stride *= logical_shape[k]
+    return index
+
+
+def _keep_mask(key, keep_probability: float, shape, logical_axes=None) -> jax.Array:
     """Bernoulli(``keep_probability``) mask of ``shape`` from ``key``: a counter-based hash.
 
     ``jax.random.bernoulli`` runs threefry over every element, which XLA's CPU backend emits as
@@ -28,7 +42,9 @@ def _keep_mask(key, keep_probability: float, shape) -> jax.Array:
     step on a 2-core CPU (benchmarks/NOTES.md). Here threefry draws only two 32-bit seed words
     from the key; each element's bits are the integer hash of its flat index and the seeds, an
     elementwise expression XLA fuses into the multiply that applies the mask. An element is
-    kept when its 32 bits fall below ``round(keep_probability * 2**32)``.
+    kept when its 32 bits fall below ``round(keep_probability * 2**32)``. ``logical_axes``
+    hashes each element by its index in ``transpose(mask, logical_axes)`` instead, so that an
+    array kept in another memory layout gets the very same mask.
     """
     size = 1
     for extent in shape:
@@ -39,7 +55,10 @@ def _keep_mask(key, keep_probability: float, shape) -> jax.Array:
             "covers; apply dropout to slices of it"
         )
     seeds = jax.random.bits(key, (2,), jnp.uint32)
-    index = lax.iota(jnp.uint32, size).reshape(shape) if size else jnp.zeros(shape, jnp.uint32)
+    if logical_axes is None:
+        index = lax.iota(jnp.uint32, size).reshape(shape) if size else jnp.zeros(shape, jnp.uint32)
+    else:
+        index = _flat_index(shape, logical_axes)
     bits = _lowbias32(_lowbias32(index ^ seeds[0]) + seeds[1])
     threshold = min(round(keep_probability * 2**32), 2**32 - 1)
     return bits < jnp.uint32(threshold)
@@ -72,6 +91,19 @@ def dropout(input: jax.Array, p: float = 0.5, *, key, training: bool = True) -> 
             more than ``2**32`` elements.
         TypeError: non-floating ``input``.
     """
+    return _dropout(input, p, key, training, logical_axes=None)
+
+
+def dropout_channels_last(input: jax.Array, p: float = 0.5, *, key, training: bool = True) -> jax.Array:
+    """:func:`dropout` of a channels-last ``[N, *, C]`` input: the same mask, values and
+    gradient as ``dropout`` on the ``[N, C, *]`` transpose with the same key, because each
+    element is hashed by its index in that layout."""
+    ndim = jnp.ndim(input)
+    logical_axes = (0, ndim - 1) + tuple(range(1, ndim - 1)) if ndim > 2 else None
+    return _dropout(input, p, key, training, logical_axes)
+
+
+def _dropout(input, p, key, training, logical_axes):
     check_probability("dropout", p)
     input = jnp.asarray(input)
     if not jnp.issubdtype(input.dtype, jnp.floating):
@@ -88,7 +120,7 @@ def dropout(input: jax.Array, p: float = 0.5, *, key, training: bool = True) -> 
             "dropout: a PRNG key is required in training mode with p > 0; pass "
             "key=jax.random.key(seed) (split it for every call) or training=False"
         )
-    keep = _keep_mask(key, 1.0 - p, input.shape)
+    keep = _keep_mask(key, 1.0 - p, input.shape, logical_axes)
     scale = jnp.ones((), input.dtype) / jnp.asarray(1.0 - p, input.dtype)
     noise = jnp.where(keep, scale, jnp.zeros((), input.dtype))
     return input * noise

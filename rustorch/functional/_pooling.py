@@ -72,17 +72,17 @@ def _lowest(dtype):
     return np.array(jnp.iinfo(dtype).min, dtype)
 
 
-def _window_taps(x, kernel, stride, dilation, out):
-    """The ``kh * kw`` strided views of the last two axes that a window's taps read, each
-    ``[..., oh, ow]``, in PyTorch's row-major scan of a window (tap ``(i, j)`` at ``i * kw + j``)."""
-    lead = x.shape[:-2]
-    zeros, ones = (0,) * len(lead), (1,) * len(lead)
+def _window_taps(x, axes, kernel, stride, dilation, out):
+    """The ``kh * kw`` strided views that a window's taps read along the spatial ``axes`` of the
+    padded ``x``, each with ``out`` along those axes, in PyTorch's row-major scan of a window
+    (tap ``(i, j)`` at ``i * kw + j``)."""
     taps = []
     for i in range(kernel[0]):
         for j in range(kernel[1]):
-            start = (i * dilation[0], j * dilation[1])
-            limit = tuple(b + (o - 1) * s + 1 for b, o, s in zip(start, out, stride))
-            taps.append(lax.slice(x, zeros + start, lead + limit, ones + stride))
+            start, limit, strides = [0] * x.ndim, list(x.shape), [1] * x.ndim
+            for axis, offset, o, s in zip(axes, (i * dilation[0], j * dilation[1]), out, stride):
+                start[axis], limit[axis], strides[axis] = offset, offset + (o - 1) * s + 1, s
+            taps.append(lax.slice(x, start, limit, strides))
     return taps
 
 
@@ -104,30 +104,89 @@ def _first_max_hits(taps, maximum):
     return hits
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3, 4))
-def _window_max(x, kernel, stride, dilation, out):
-    """Max over (possibly overlapping, dilated) windows of the already padded last two axes."""
-    return functools.reduce(jnp.maximum, _window_taps(x, kernel, stride, dilation, out))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3, 4, 5))
+def _window_max(x, axes, kernel, stride, dilation, out):
+    """Max over (possibly overlapping, dilated) windows along ``axes`` of the padded ``x``."""
+    return functools.reduce(jnp.maximum, _window_taps(x, axes, kernel, stride, dilation, out))
 
 
 @_window_max.defjvp
-def _window_max_jvp(kernel, stride, dilation, out, primals, tangents):
+def _window_max_jvp(axes, kernel, stride, dilation, out, primals, tangents):
     # PyTorch routes a window's whole gradient to one element (the first maximum); jnp.max would
     # split it between ties, and JAX has no reverse mode for reduce_window max with dilation.
     # The tangent is a masked sum over the taps, whose transpose is selects and strided pads:
     # forward and reverse mode, any geometry. The masks come from a running "taken" flag rather
     # than an argmax over stacked taps: nothing but boolean masks is kept for the backward pass.
-    # Measured on a 2-core CPU, [64, 32, 28, 28], kernel 2, ReLU + pool forward and backward:
-    # 6.5 ms against 11.2 ms for the argmax form and 60-100 ms for reduce_window's
-    # select_and_scatter (benchmarks/NOTES.md).
     (x,), (dx,) = primals, tangents
-    taps = _window_taps(x, kernel, stride, dilation, out)
+    taps = _window_taps(x, axes, kernel, stride, dilation, out)
     maximum = functools.reduce(jnp.maximum, taps)
     hits = _first_max_hits(taps, maximum)
-    dtaps = _window_taps(dx, kernel, stride, dilation, out)
+    dtaps = _window_taps(dx, axes, kernel, stride, dilation, out)
     zero = jnp.zeros((), dx.dtype)
     tangent = functools.reduce(jnp.add, [jnp.where(hit, dtap, zero) for hit, dtap in zip(hits, dtaps)])
     return maximum, tangent
+
+
+def _split_blocks(x, axes, kernel):
+    """Reshape each spatial axis of length ``o * k`` into ``(o, k)``; returns the array and the
+    positions of the two window axes."""
+    shape = list(x.shape)
+    for axis, k in sorted(zip(axes, kernel), reverse=True):
+        shape[axis:axis + 1] = [shape[axis] // k, k]
+    first, second = sorted(axes)
+    return x.reshape(shape), (first + 1, second + 2)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
+def _block_max(x, axes, kernel):
+    """Max over the non-overlapping ``kernel`` blocks that tile ``axes`` of ``x`` exactly."""
+    blocks, window_axes = _split_blocks(x, axes, kernel)
+    return jnp.max(blocks, axis=window_axes)
+
+
+@_block_max.defjvp
+def _block_max_jvp(axes, kernel, primals, tangents):
+    # Non-overlapping windows need no strided slices: a reshape exposes each window as two axes.
+    # The tangent sums a full-size select over them, so the backward pass is one elementwise
+    # select of the broadcast output gradient, where the strided-tap form's transpose sums
+    # kh * kw interior-padded arrays. Measured on a 2-core CPU in the plan's CNN, batch 256
+    # (benchmarks/NOTES.md): the pooling backward fell from ~46 ms to a few.
+    (x,), (dx,) = primals, tangents
+    blocks, window_axes = _split_blocks(x, axes, kernel)
+    maximum = jnp.max(blocks, axis=window_axes, keepdims=True)
+    index_shape = [1] * blocks.ndim
+    index_shape[window_axes[0]], index_shape[window_axes[1]] = kernel
+    scan_order = (
+        lax.broadcasted_iota(jnp.int32, index_shape, window_axes[0]) * kernel[1]
+        + lax.broadcasted_iota(jnp.int32, index_shape, window_axes[1])
+    )
+    window = kernel[0] * kernel[1]
+    # PyTorch's pick (see _first_max_hits): the first maximum, or the last NaN of the window.
+    chosen = jnp.min(jnp.where(blocks == maximum, scan_order, window), axis=window_axes, keepdims=True)
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        last_nan = jnp.max(jnp.where(jnp.isnan(blocks), scan_order, -1), axis=window_axes, keepdims=True)
+        chosen = jnp.where(last_nan >= 0, last_nan, chosen)
+    dblocks, _ = _split_blocks(dx, axes, kernel)
+    tangent = jnp.sum(jnp.where(scan_order == chosen, dblocks, jnp.zeros((), dx.dtype)), axis=window_axes)
+    return jnp.squeeze(maximum, window_axes), tangent
+
+
+def _max_pool(x, axes, kernel, stride, pad, dilation, out):
+    """Max pooling of ``x`` along its two spatial ``axes`` with validated geometry."""
+    if stride == kernel and dilation == (1, 1) and pad == (0, 0):
+        # Non-overlapping windows that never reach past the input: crop what the floor rule
+        # leaves out and take the block form.
+        limit = list(x.shape)
+        for axis, o, k in zip(axes, out, kernel):
+            limit[axis] = o * k
+        if all(limit[axis] <= x.shape[axis] for axis in axes):
+            return _block_max(lax.slice(x, [0] * x.ndim, limit), tuple(axes), kernel)
+    spatial = tuple(x.shape[axis] for axis in axes)
+    pads = [(0, 0, 0)] * x.ndim
+    for axis, edge in zip(axes, _edge_pads(spatial, kernel, stride, pad, dilation, out)):
+        pads[axis] = edge
+    x = lax.pad(x, _lowest(x.dtype), pads)
+    return _window_max(x, tuple(axes), kernel, stride, dilation, out)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
@@ -137,7 +196,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     implicit padding is ``-inf`` (the dtype's minimum for integers). Output size per dimension
     is ATen's ``div_floor(L + 2p - d(k-1) - 1 + (ceil_mode ? s-1 : 0), s) + 1``, minus one if
     ``ceil_mode`` would start the last window in the right padding. The gradient goes entirely
-    to the first maximum of each window in row-major order, as PyTorch's kernel does on ties.
+    to the first maximum of each window in row-major order, as PyTorch's kernel does on ties,
+    or to the window's last NaN when it holds one (its output is then NaN).
 
     Args:
       input: ``[N, C, H, W]`` or unbatched ``[C, H, W]``, floating or integer dtype.
@@ -153,15 +213,24 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         or padding above half the kernel, or an output size below 1.
       TypeError: configuration of the wrong type.
     """
-    op = "max_pool2d"
-    kernel, stride, pad, dilation, out = _pool_geometry(
-        op, input, kernel_size, stride, padding, dilation, ceil_mode
-    )
-    pads = _edge_pads(input.shape[-2:], kernel, stride, pad, dilation, out)
-    lowest = _lowest(input.dtype)
-    lead = [(0, 0, 0)] * (input.ndim - 2)
-    x = lax.pad(input, lowest, lead + pads)
-    return _window_max(x, kernel, stride, dilation, out)
+    geometry = _pool_geometry("max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode)
+    return _max_pool(input, (input.ndim - 2, input.ndim - 1), *geometry)
+
+
+def max_pool2d_channels_last(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """:func:`max_pool2d` of a channels-last ``[N, H, W, C]`` input, returning ``[N, H_out,
+    W_out, C]``: the same arguments, errors, values and gradients as ``max_pool2d`` on the
+    ``[N, C, H, W]`` transpose. On CPU, pooling over the outer axes of a channels-last array
+    keeps whole channel vectors contiguous."""
+    check_ndim("max_pool2d", "input", input, (4,), "[N, H, W, C] (channels last)")
+    logical = jax.ShapeDtypeStruct(_nchw_shape(input.shape), input.dtype)
+    geometry = _pool_geometry("max_pool2d", logical, kernel_size, stride, padding, dilation, ceil_mode)
+    return _max_pool(input, (1, 2), *geometry)
+
+
+def _nchw_shape(channels_last_shape):
+    n, h, w, c = channels_last_shape
+    return (n, c, h, w)
 
 
 def _avg_divisors(size, kernel, stride, pad, out, count_include_pad):

@@ -98,6 +98,8 @@ def test_max_pool2d_matches_torch(index):
     "shape, kwargs",
     [
         ((2, 3, 9, 7), dict(kernel_size=2, ceil_mode=True)),  # non-overlapping, -inf padded ceil edge
+        ((2, 3, 8, 6), dict(kernel_size=2)),  # non-overlapping blocks tiling the input exactly
+        ((2, 3, 9, 7), dict(kernel_size=(2, 3))),  # blocks after cropping the floor remainder
         ((2, 3, 8, 7), dict(kernel_size=3, stride=1, padding=1)),  # overlapping windows
         ((2, 3, 8, 7), dict(kernel_size=2, stride=2, dilation=2, ceil_mode=True)),
     ],
@@ -125,7 +127,12 @@ def test_max_pool2d_ties_route_gradient_like_torch(shape, kwargs):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1), dict(kernel_size=2, ceil_mode=True)],
+    [
+        dict(kernel_size=2),
+        dict(kernel_size=3, stride=1, padding=1),
+        dict(kernel_size=2, ceil_mode=True),
+        dict(kernel_size=(3, 2), dilation=(1, 2)),
+    ],
 )
 def test_max_pool2d_nan_windows_like_torch(kwargs):
     # A window holding NaN outputs NaN, and torch's kernel (`val > max || isnan(val)`) gives its
@@ -142,10 +149,12 @@ def test_max_pool2d_nan_windows_like_torch(kwargs):
     np.testing.assert_array_equal(np.asarray(vjp(jnp.asarray(cot))[0]), xt.grad.numpy())
 
 
-def test_max_pool2d_forward_mode_and_second_order():
-    # Max pooling has a custom JVP: forward mode must agree with reverse mode, and
-    # differentiating the gradient again must match torch's double backward.
-    kwargs = dict(kernel_size=3, stride=1, dilation=2, padding=1)
+@pytest.mark.parametrize(
+    "kwargs", [dict(kernel_size=3, stride=1, dilation=2, padding=1), dict(kernel_size=2)]
+)
+def test_max_pool2d_forward_mode_and_second_order(kwargs):
+    # Max pooling has custom JVPs (strided taps, and non-overlapping blocks): forward mode must
+    # agree with reverse mode, and differentiating the gradient again must match torch's.
     rng = np.random.default_rng(12)
     x = jnp.asarray(rng.standard_normal((2, 3, 6, 6)).astype(np.float32))
     dx = jnp.asarray(rng.standard_normal((2, 3, 6, 6)).astype(np.float32))
