@@ -3,7 +3,9 @@
 Nothing here holds state or mutates anything: parameters, BatchNorm statistics, PRNG keys and
 optimizer state are explicit arguments and results, so every function composes with
 ``jax.jit``, ``jax.grad`` and ``jax.vmap``. Inputs use PyTorch's layouts (NCHW images, OIHW
-convolution weights, ``[out, in]`` linear weights).
+convolution weights, ``[out, in]`` linear weights). ``conv2d``, ``batch_norm``, ``max_pool2d``
+and ``dropout`` also come in ``*_channels_last`` forms for ``[N, H, W, C]`` activations (the same
+values and gradients as on the NCHW transpose), the faster layout for XLA on CPU.
 """
 
 # --- conv, pooling, linear, activations, shape ---
@@ -20,14 +22,14 @@ from ._activations import (
     softplus,
     tanh,
 )
-from ._conv import conv2d
+from ._conv import conv2d, conv2d_channels_last
 from ._linear import linear
-from ._pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from ._pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d, max_pool2d_channels_last
 from ._shape import flatten
 
 # --- batch norm, dropout, losses ---
-from ._batch_norm import BatchNormState, batch_norm
-from ._dropout import dropout
+from ._batch_norm import BatchNormState, batch_norm, batch_norm_channels_last
+from ._dropout import dropout, dropout_channels_last
 from ._losses import (
     binary_cross_entropy_with_logits,
     cross_entropy,

@@ -36,6 +36,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _channels_last
+
 logger = logging.getLogger("rustorch")
 
 
@@ -303,7 +305,9 @@ def _describe_difference(new_key, old_key) -> str:
         if a != b:
             reasons.append(f"leaf {i} is {a}, was {b}")
             break
-    if new_rest != old_rest:
+    if new_rest[-1] != old_rest[-1]:
+        reasons.append(f"the channels-last layout pass is {'on' if new_rest[-1] else 'off'} ({_channels_last.ENV_SWITCH})")
+    elif new_rest != old_rest:
         reasons.append("a different set of outputs or gradient targets was requested")
     return "; ".join(reasons) or "no earlier program to compare with"
 
@@ -325,8 +329,11 @@ def _explain(key) -> None:
 
 # ---------------------------------------------------------------------------- evaluation
 
-def _interpret(structure, leaf_values):
-    """Run the recorded ops on concrete or traced leaf values; returns per-node outputs."""
+def _interpret(structure, leaf_values, channels_last=False):
+    """Run the recorded ops on concrete or traced leaf values; returns per-node outputs. With
+    ``channels_last`` (CPU programs), 4-D activations may be held as
+    :class:`_channels_last.ChannelsLast` between ops that have a channels-last form; read
+    outputs through ``_channels_last.as_nchw``."""
     results = []
     for op, static, codes, multi in structure:
         args = []
@@ -338,18 +345,24 @@ def _interpret(structure, leaf_values):
                 args.append(results[code[1]][code[2]])
             else:  # constant
                 args.append(code[1])
-        out = op(*args, **dict(static))
+        if channels_last:
+            out = _channels_last.run(op, args, dict(static))
+        else:
+            out = op(*args, **dict(static))
         results.append(tuple(out) if multi else (out,))
     return results
 
 
-def _build_program(structure, outputs, diff_positions, root, with_cotangent):
+def _build_program(structure, outputs, diff_positions, root, with_cotangent, channels_last):
     """One pure function of the leaves, jitted; traced exactly once per cache key."""
+
+    def read(results, n, i):
+        return _channels_last.as_nchw(results[n][i])
 
     def forward_only(leaves):
         count_compile()
-        results = _interpret(structure, leaves)
-        return tuple(results[n][i] for n, i in outputs)
+        results = _interpret(structure, leaves, channels_last)
+        return tuple(read(results, n, i) for n, i in outputs)
 
     def forward_backward(leaves, cotangent):
         count_compile()
@@ -358,9 +371,8 @@ def _build_program(structure, outputs, diff_positions, root, with_cotangent):
             merged = list(leaves)
             for position, value in zip(diff_positions, diff_leaves):
                 merged[position] = value
-            results = _interpret(structure, merged)
-            root_value = results[root[0]][root[1]]
-            return root_value, tuple(results[n][i] for n, i in outputs)
+            results = _interpret(structure, merged, channels_last)
+            return read(results, *root), tuple(read(results, n, i) for n, i in outputs)
 
         diff_leaves = tuple(leaves[p] for p in diff_positions)
         root_value, vjp_fn, outs = jax.vjp(f, diff_leaves, has_aux=True)
@@ -492,10 +504,13 @@ def evaluate(targets, grad_root=None, cotangent=None, retain_graph=False):
             p for p, var in enumerate(leaf_vars)
             if var is not None and jnp.issubdtype(leaves[p].dtype, jnp.inexact)
         )
-    key = (structure, leaf_avals, tuple(outputs), root, diff_positions, cotangent is not None)
+    channels_last = _channels_last.enabled()
+    key = (structure, leaf_avals, tuple(outputs), root, diff_positions, cotangent is not None, channels_last)
     program = _programs.get(key)
     if program is None:
-        program = _build_program(structure, tuple(outputs), diff_positions, root, cotangent is not None)
+        program = _build_program(
+            structure, tuple(outputs), diff_positions, root, cotangent is not None, channels_last
+        )
         _programs[key] = program
         if _stats.explain:
             _explain(key)

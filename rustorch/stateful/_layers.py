@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import functional as F
-from . import _graph, _random
+from . import _channels_last, _graph, _random
 from ._module import Module, Parameter
 from ._variable import Variable, _canonical_dtype, apply
 
@@ -208,6 +208,27 @@ def _batch_norm_stateless(x, weight, bias, *, eps):
     return y
 
 
+def _batch_norm_train_channels_last(x, weight, bias, running_mean, running_var, num_batches_tracked, *,
+                                    momentum, eps):
+    state = F.BatchNormState(running_mean, running_var, num_batches_tracked)
+    y, new = F.batch_norm_channels_last(x, weight, bias, state, training=True, momentum=momentum, eps=eps)
+    return y, new.running_mean, new.running_var, new.num_batches_tracked
+
+
+def _batch_norm_eval_channels_last(x, weight, bias, running_mean, running_var, num_batches_tracked, *, eps):
+    state = F.BatchNormState(running_mean, running_var, num_batches_tracked)
+    return F.batch_norm_channels_last(x, weight, bias, state, training=False, eps=eps)[0]
+
+
+def _batch_norm_stateless_channels_last(x, weight, bias, *, eps):
+    return F.batch_norm_channels_last(x, weight, bias, None, training=True, eps=eps)[0]
+
+
+_channels_last.register_on_activation(_batch_norm_train, _batch_norm_train_channels_last)
+_channels_last.register_on_activation(_batch_norm_eval, _batch_norm_eval_channels_last)
+_channels_last.register_on_activation(_batch_norm_stateless, _batch_norm_stateless_channels_last)
+
+
 class _BatchNorm(Module):
     _ranks: tuple = ()
     _layout = ""
@@ -298,6 +319,13 @@ class BatchNorm2d(_BatchNorm):
 
 def _dropout_op(x, key, counter, *, p):
     return F.dropout(x, p, key=jax.random.fold_in(key, counter), training=True)
+
+
+def _dropout_channels_last(x, key, counter, *, p):
+    return F.dropout_channels_last(x, p, key=jax.random.fold_in(key, counter), training=True)
+
+
+_channels_last.register_on_activation(_dropout_op, _dropout_channels_last)
 
 
 def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import _graph
+from . import _channels_last, _graph
 from ._graph import Leaf, Node
 
 _INEXACT_KINDS = ("f", "c")
@@ -156,6 +156,9 @@ def _var(x, *, axis, correction, keepdims):
 def _relu(x):
     # jax.nn.relu's gradient is 0 at exactly 0, as torch's; jnp.maximum would give 0.5 there.
     return jax.nn.relu(x)
+
+
+_channels_last.register_elementwise(_relu)
 
 
 def _softmax(x, *, axis):
