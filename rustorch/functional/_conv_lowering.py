@@ -4,11 +4,11 @@ On GPU and TPU, XLA's own convolution (cuDNN and friends) is the fast path. On C
 the plan's CNN (benchmarks/NOTES.md), XLA's convolution *weight gradient* is the slowest piece of
 a training step, several times slower than the same arithmetic as one matrix product. The CPU
 lowering therefore keeps XLA's convolution for the forward pass and the input gradient (both in
-channels-last layout, which XLA's CPU convolution prefers) and computes the weight gradient with
-matrix products over the ``kh * kw`` shifted views of the padded input: for a narrow input, the
-views concatenated along the channel axis (im2col) times the output gradient in one GEMM; for a
-wide one, one GEMM per view. The arithmetic is the same sum as PyTorch's, so results agree to
-float32 rounding.
+channels-last layout, which XLA's CPU convolution prefers) and computes the weight gradient as
+``im2col(x)^T @ dy``, the ``kh * kw`` shifted views of the padded input concatenated along the
+channel axis times the output gradient, one cache-sized chunk of the batch at a time. The
+arithmetic is the same sum as PyTorch's, in another order, so results agree to float32
+rounding.
 """
 from __future__ import annotations
 
@@ -43,26 +43,47 @@ def _taps(x_padded, kernel, stride, dilation, out_size):
     ]
 
 
-# Below this many input channels the weight gradient is one GEMM over im2col columns; from it
-# on, one GEMM per tap. Measured on a 2-core CPU (benchmarks/NOTES.md): with 1 channel the
-# single GEMM wins (b256: 10.9 ms against 42 ms), with 32 channels the XLA concatenation that
-# builds the columns is slower than the product (b256: 133 ms against 58 ms per tap).
-_IM2COL_MAX_CHANNELS = 8
+# The weight gradient reads every input and output-gradient element kh * kw times. On a CPU
+# whose memory is slow next to its arithmetic (this project's 2-core VM streams ~5 GB/s), one
+# GEMM per kernel tap over the whole batch re-streams the output gradient from memory for every
+# tap, and one im2col GEMM writes and reads back a kh*kw times larger copy of the input. Both
+# spend most of their time waiting for memory. Instead, a scan walks the batch in chunks of
+# images whose im2col columns fill about this many bytes, so that building the columns and the
+# GEMM that consumes them stay within the core's cache.
+_CHUNK_BYTES = 1 << 20
 
 
 def _weight_grad(x, dy, kernel, stride, pads, dilation):
     """``dw[i, j, c, o] = sum_{n, y, x} x_padded[n, s*y + d*i, s*x + d*j, c] * dy[n, y, x, o]``."""
-    c, o = x.shape[3], dy.shape[3]
+    batch, channels, out_channels = x.shape[0], x.shape[3], dy.shape[3]
     x_padded = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
-    flat_dy = dy.reshape(-1, o)
-    if c < _IM2COL_MAX_CHANNELS:
-        columns = jnp.concatenate(_taps(x_padded, kernel, stride, dilation, dy.shape[1:3]), axis=-1)
-        return jnp.dot(columns.reshape(-1, kernel[0] * kernel[1] * c).T, flat_dy).reshape(*kernel, c, o)
-    # The barrier makes XLA write the padded channels-last input once; without it every tap's
-    # slice recomputes the transpose from the caller's NCHW array (2.5-15 ms each).
-    x_padded = lax.optimization_barrier(x_padded)
-    taps = _taps(x_padded, kernel, stride, dilation, dy.shape[1:3])
-    return jnp.stack([jnp.dot(tap.reshape(-1, c).T, flat_dy) for tap in taps]).reshape(*kernel, c, o)
+    out_size = dy.shape[1:3]
+    width = kernel[0] * kernel[1] * channels
+
+    def chunk_grad(x_chunk, dy_chunk):
+        columns = jnp.concatenate(_taps(x_chunk, kernel, stride, dilation, out_size), axis=-1)
+        return jnp.dot(columns.reshape(-1, width).T, dy_chunk.reshape(-1, out_channels))
+
+    per_image = out_size[0] * out_size[1] * width * x.dtype.itemsize
+    chunk = max(1, min(batch, _CHUNK_BYTES // max(per_image, 1)))
+    full = batch // chunk
+    if full <= 1:
+        dw = chunk_grad(x_padded, dy)
+    else:
+        def accumulate(total, chunk_inputs):
+            return total + chunk_grad(*chunk_inputs), None
+
+        dw, _ = lax.scan(
+            accumulate,
+            jnp.zeros((width, out_channels), x.dtype),
+            (
+                x_padded[: full * chunk].reshape(full, chunk, *x_padded.shape[1:]),
+                dy[: full * chunk].reshape(full, chunk, *dy.shape[1:]),
+            ),
+        )
+    if full * chunk < batch and full > 0:
+        dw = dw + chunk_grad(x_padded[full * chunk:], dy[full * chunk:])
+    return dw.reshape(*kernel, channels, out_channels)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))

@@ -146,29 +146,43 @@ def _block_max(x, axes, kernel):
 
 @_block_max.defjvp
 def _block_max_jvp(axes, kernel, primals, tangents):
-    # Non-overlapping windows need no strided slices: a reshape exposes each window as two axes.
-    # The tangent sums a full-size select over them, so the backward pass is one elementwise
-    # select of the broadcast output gradient, where the strided-tap form's transpose sums
-    # kh * kw interior-padded arrays. Measured on a 2-core CPU in the plan's CNN, batch 256
-    # (benchmarks/NOTES.md): the pooling backward fell from ~46 ms to a few.
+    # Non-overlapping windows need no strided slices of the input: a reshape exposes each window
+    # as two axes. The taps are slices of those axes; one elementwise pass over them gives the
+    # maximum and the scan position of the element PyTorch picks, and the tangent sums a
+    # full-size select over the window axes, so the backward pass is one elementwise select of
+    # the broadcast output gradient (the strided-tap form's transpose sums kh * kw
+    # interior-padded arrays). Measured on a 2-core CPU in the plan's CNN, batch 256
+    # (benchmarks/NOTES.md): the pooling backward fell from ~46 ms to ~6 ms.
     (x,), (dx,) = primals, tangents
     blocks, window_axes = _split_blocks(x, axes, kernel)
-    maximum = jnp.max(blocks, axis=window_axes, keepdims=True)
+    window = kernel[0] * kernel[1]
+    taps = []
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            index = [slice(None)] * blocks.ndim
+            index[window_axes[0]], index[window_axes[1]] = i, j
+            taps.append(blocks[tuple(index)])
+    maximum = functools.reduce(jnp.maximum, taps)
+    # PyTorch's pick (see _first_max_hits) as one code per window: the first maximum's scan
+    # position, or -1 - position for the last NaN, so a single running minimum finds either.
+    code_dtype = jnp.int8 if window < 127 else jnp.int32
+    code = None
+    for position, tap in enumerate(taps):
+        candidate = jnp.where(tap == maximum, np.asarray(position, code_dtype), np.asarray(window, code_dtype))
+        if jnp.issubdtype(x.dtype, jnp.floating):
+            candidate = jnp.where(jnp.isnan(tap), np.asarray(-1 - position, code_dtype), candidate)
+        code = candidate if code is None else jnp.minimum(code, candidate)
+    chosen = jnp.where(code < 0, -1 - code, code)
     index_shape = [1] * blocks.ndim
     index_shape[window_axes[0]], index_shape[window_axes[1]] = kernel
     scan_order = (
-        lax.broadcasted_iota(jnp.int32, index_shape, window_axes[0]) * kernel[1]
-        + lax.broadcasted_iota(jnp.int32, index_shape, window_axes[1])
+        lax.broadcasted_iota(code_dtype, index_shape, window_axes[0]) * np.asarray(kernel[1], code_dtype)
+        + lax.broadcasted_iota(code_dtype, index_shape, window_axes[1])
     )
-    window = kernel[0] * kernel[1]
-    # PyTorch's pick (see _first_max_hits): the first maximum, or the last NaN of the window.
-    chosen = jnp.min(jnp.where(blocks == maximum, scan_order, window), axis=window_axes, keepdims=True)
-    if jnp.issubdtype(x.dtype, jnp.floating):
-        last_nan = jnp.max(jnp.where(jnp.isnan(blocks), scan_order, -1), axis=window_axes, keepdims=True)
-        chosen = jnp.where(last_nan >= 0, last_nan, chosen)
     dblocks, _ = _split_blocks(dx, axes, kernel)
-    tangent = jnp.sum(jnp.where(scan_order == chosen, dblocks, jnp.zeros((), dx.dtype)), axis=window_axes)
-    return jnp.squeeze(maximum, window_axes), tangent
+    hit = scan_order == jnp.expand_dims(chosen, window_axes)
+    tangent = jnp.sum(jnp.where(hit, dblocks, jnp.zeros((), dx.dtype)), axis=window_axes)
+    return maximum, tangent
 
 
 def _max_pool(x, axes, kernel, stride, pad, dilation, out):

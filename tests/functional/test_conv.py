@@ -78,27 +78,32 @@ def test_conv2d_matches_torch_forward_and_grads(index):
         assert_close(g, eg, err_msg=f"grad {name} {cfg}")
 
 
+@pytest.mark.parametrize("chunk_images", [1, 2, 5])
 @pytest.mark.parametrize(
     "c_in, kwargs",
     [
         (1, dict(padding=1)),
         (3, dict(stride=2, padding=(0, 2))),
-        (8, dict(padding=1)),  # first width given one GEMM per kernel tap on CPU
         (16, dict(stride=(2, 1), padding=2, dilation=2)),
     ],
 )
-def test_conv2d_weight_gradient_both_cpu_forms_match_torch(c_in, kwargs):
-    # The CPU lowering builds the weight gradient from im2col columns for narrow inputs and
-    # from one product per kernel tap for wide ones; both must equal torch's.
+def test_conv2d_weight_gradient_in_batch_chunks_matches_torch(monkeypatch, c_in, kwargs, chunk_images):
+    # The CPU lowering sums the weight gradient over cache-sized chunks of the batch (a scan,
+    # plus the remainder): chunks of 1 and 2 of 5 images and the whole batch must all equal
+    # torch's gradient.
+    from rustorch.functional import _conv_lowering
+
     rng = np.random.default_rng(c_in)
-    x = rng.standard_normal((3, c_in, 11, 9)).astype(np.float32)
-    w = rng.standard_normal((5, c_in, 3, 3)).astype(np.float32)
+    x = rng.standard_normal((5, c_in, 11, 9)).astype(np.float32)
+    w = rng.standard_normal((4, c_in, 3, 3)).astype(np.float32)
     xt, wt = to_torch(x, True), to_torch(w, True)
     expected = TF.conv2d(xt, wt, **kwargs)
+    out_positions = expected.shape[2] * expected.shape[3]
+    monkeypatch.setattr(_conv_lowering, "_CHUNK_BYTES", chunk_images * out_positions * 9 * c_in * 4)
     cot = rng.standard_normal(tuple(expected.shape)).astype(np.float32)
     expected.backward(to_torch(cot))
     out, vjp = jax.vjp(lambda x, w: F.conv2d(x, w, **kwargs), jnp.asarray(x), jnp.asarray(w))
-    grad_x, grad_w = jax.jit(vjp)(jnp.asarray(cot))
+    grad_x, grad_w = vjp(jnp.asarray(cot))
     assert_close(out, expected)
     assert_close(grad_x, xt.grad)
     assert_close(grad_w, wt.grad)
