@@ -43,14 +43,59 @@ def _taps(x_padded, kernel, stride, dilation, out_size):
     ]
 
 
-# The weight gradient reads every input and output-gradient element kh * kw times. On a CPU
-# whose memory is slow next to its arithmetic (this project's 2-core VM streams ~5 GB/s), one
-# GEMM per kernel tap over the whole batch re-streams the output gradient from memory for every
-# tap, and one im2col GEMM writes and reads back a kh*kw times larger copy of the input. Both
-# spend most of their time waiting for memory. Instead, a scan walks the batch in chunks of
-# images whose im2col columns fill about this many bytes, so that building the columns and the
-# GEMM that consumes them stay within the core's cache.
+# XLA's CPU convolution (XNNPACK/YNNPACK) and a single im2col GEMM over the whole batch both
+# stream data from memory several times over, and this project's 2-core VM streams only ~5 GB/s
+# next to ~100 GFLOP/s of arithmetic. The forward pass and the weight gradient therefore walk
+# the batch in chunks of images whose im2col columns fill about this many bytes, so that the
+# columns are built and consumed by their GEMM while they are still in the core's cache.
+# Measured on the plan's CNN (benchmarks/NOTES.md): conv2's weight gradient at batch 256,
+# 63 ms -> ~35 ms; its forward pass 36 -> 28 ms; conv1's forward 31 -> 22 ms.
 _CHUNK_BYTES = 1 << 20
+
+
+def _batch_chunk(batch, per_image_bytes):
+    """The largest divisor of ``batch`` whose images fill at most ``_CHUNK_BYTES`` of columns
+    (at least one image)."""
+    target = max(1, min(batch, _CHUNK_BYTES // max(per_image_bytes, 1)))
+    return next(size for size in range(target, 0, -1) if batch % size == 0)
+
+
+def _map_chunks(fn, chunk, *arrays):
+    """``fn`` over consecutive ``chunk``-image slices of the leading axis of ``arrays``, stacked."""
+    batch = arrays[0].shape[0]
+    if chunk >= batch:
+        return fn(*arrays)
+    split = [a.reshape(batch // chunk, chunk, *a.shape[1:]) for a in arrays]
+    out = lax.map(lambda chunk_arrays: fn(*chunk_arrays), tuple(split))
+    return out.reshape(batch, *out.shape[2:])
+
+
+def _columns(x_padded, kernel, stride, dilation, out_size):
+    """im2col: ``[N * OH * OW, kh * kw * C]``, the taps concatenated along the channel axis."""
+    taps = _taps(x_padded, kernel, stride, dilation, out_size)
+    return jnp.concatenate(taps, axis=-1).reshape(-1, len(taps) * x_padded.shape[3])
+
+
+def _output_size(x_padded, kernel, stride, dilation):
+    return tuple(
+        (size - d * (k - 1) - 1) // s + 1
+        for size, k, s, d in zip(x_padded.shape[1:3], kernel, stride, dilation)
+    )
+
+
+def _forward(x, w, stride, pads, dilation):
+    """``out[n, y, x, o] = sum_{i, j, c} x_padded[n, s*y + d*i, s*x + d*j, c] * w[i, j, c, o]``."""
+    kernel, out_channels = w.shape[:2], w.shape[3]
+    x_padded = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+    out_size = _output_size(x_padded, kernel, stride, dilation)
+    weights = w.reshape(-1, out_channels)
+
+    def chunk_out(x_chunk):
+        columns = _columns(x_chunk, kernel, stride, dilation, out_size)
+        return jnp.dot(columns, weights).reshape(x_chunk.shape[0], *out_size, out_channels)
+
+    per_image = out_size[0] * out_size[1] * weights.shape[0] * x.dtype.itemsize
+    return _map_chunks(chunk_out, _batch_chunk(x.shape[0], per_image), x_padded)
 
 
 def _weight_grad(x, dy, kernel, stride, pads, dilation):
@@ -58,44 +103,35 @@ def _weight_grad(x, dy, kernel, stride, pads, dilation):
     batch, channels, out_channels = x.shape[0], x.shape[3], dy.shape[3]
     x_padded = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
     out_size = dy.shape[1:3]
-    width = kernel[0] * kernel[1] * channels
 
     def chunk_grad(x_chunk, dy_chunk):
-        columns = jnp.concatenate(_taps(x_chunk, kernel, stride, dilation, out_size), axis=-1)
-        return jnp.dot(columns.reshape(-1, width).T, dy_chunk.reshape(-1, out_channels))
+        columns = _columns(x_chunk, kernel, stride, dilation, out_size)
+        return jnp.dot(columns.T, dy_chunk.reshape(-1, out_channels))
 
-    per_image = out_size[0] * out_size[1] * width * x.dtype.itemsize
-    chunk = max(1, min(batch, _CHUNK_BYTES // max(per_image, 1)))
-    full = batch // chunk
-    if full <= 1:
+    width = kernel[0] * kernel[1] * channels
+    chunk = _batch_chunk(batch, out_size[0] * out_size[1] * width * x.dtype.itemsize)
+    if chunk == batch:
         dw = chunk_grad(x_padded, dy)
     else:
         def accumulate(total, chunk_inputs):
             return total + chunk_grad(*chunk_inputs), None
 
-        dw, _ = lax.scan(
-            accumulate,
-            jnp.zeros((width, out_channels), x.dtype),
-            (
-                x_padded[: full * chunk].reshape(full, chunk, *x_padded.shape[1:]),
-                dy[: full * chunk].reshape(full, chunk, *dy.shape[1:]),
-            ),
-        )
-    if full * chunk < batch and full > 0:
-        dw = dw + chunk_grad(x_padded[full * chunk:], dy[full * chunk:])
+        split = [a.reshape(batch // chunk, chunk, *a.shape[1:]) for a in (x_padded, dy)]
+        dw, _ = lax.scan(accumulate, jnp.zeros((width, out_channels), x.dtype), tuple(split))
     return dw.reshape(*kernel, channels, out_channels)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
 def _conv_cpu(x, w, stride, pads, dilation):
-    return _conv_nhwc(x, w, stride, pads, dilation)
+    return _forward(x, w, stride, pads, dilation)
 
 
 def _conv_cpu_fwd(x, w, stride, pads, dilation):
-    return _conv_nhwc(x, w, stride, pads, dilation), (x, w)
+    return _forward(x, w, stride, pads, dilation), (x, w)
 
 
 def _conv_cpu_bwd(stride, pads, dilation, residuals, dy):
+    # The input gradient stays XLA's transposed convolution: as chunked GEMMs it was slower.
     x, w = residuals
     _, input_vjp = jax.vjp(lambda a: _conv_nhwc(a, w, stride, pads, dilation), x)
     (dx,) = input_vjp(dy)
