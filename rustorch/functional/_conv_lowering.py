@@ -43,14 +43,21 @@ def _taps(x_padded, kernel, stride, dilation, out_size):
     ]
 
 
-# XLA's CPU convolution (XNNPACK/YNNPACK) and a single im2col GEMM over the whole batch both
-# stream data from memory several times over, and this project's 2-core VM streams only ~5 GB/s
-# next to ~100 GFLOP/s of arithmetic. The forward pass and the weight gradient therefore walk
-# the batch in chunks of images whose im2col columns fill about this many bytes, so that the
-# columns are built and consumed by their GEMM while they are still in the core's cache.
+# The weight gradient reads every input and output-gradient element kh * kw times. On a CPU
+# whose memory is slow next to its arithmetic (this project's 2-core VM streams ~5 GB/s against
+# ~100 GFLOP/s), one GEMM per kernel tap re-streams the output gradient for every tap, and one
+# im2col GEMM over the whole batch writes and reads back a kh*kw times larger copy of the input.
+# A scan therefore walks the batch in chunks of images whose im2col columns fill about this
+# many bytes, so that the columns are built and consumed by their GEMM while still in cache.
 # Measured on the plan's CNN (benchmarks/NOTES.md): conv2's weight gradient at batch 256,
-# 63 ms -> ~35 ms; its forward pass 36 -> 28 ms; conv1's forward 31 -> 22 ms.
+# 63 ms -> ~35 ms.
 _CHUNK_BYTES = 1 << 20
+
+# Below this many im2col columns (kh * kw * C_in: the first layer of an image network) the
+# forward pass is one GEMM over the columns; XLA's convolution vectorises poorly over so few
+# input channels (conv1 of the plan's CNN, batch 256: 31 ms against 22 ms). For wider inputs
+# XLA's convolution is as fast as chunked GEMMs once the chunks' outputs are gathered.
+_GEMM_FORWARD_MAX_COLUMNS = 32
 
 
 def _batch_chunk(batch, per_image_bytes):
@@ -58,16 +65,6 @@ def _batch_chunk(batch, per_image_bytes):
     (at least one image)."""
     target = max(1, min(batch, _CHUNK_BYTES // max(per_image_bytes, 1)))
     return next(size for size in range(target, 0, -1) if batch % size == 0)
-
-
-def _map_chunks(fn, chunk, *arrays):
-    """``fn`` over consecutive ``chunk``-image slices of the leading axis of ``arrays``, stacked."""
-    batch = arrays[0].shape[0]
-    if chunk >= batch:
-        return fn(*arrays)
-    split = [a.reshape(batch // chunk, chunk, *a.shape[1:]) for a in arrays]
-    out = lax.map(lambda chunk_arrays: fn(*chunk_arrays), tuple(split))
-    return out.reshape(batch, *out.shape[2:])
 
 
 def _columns(x_padded, kernel, stride, dilation, out_size):
@@ -86,16 +83,13 @@ def _output_size(x_padded, kernel, stride, dilation):
 def _forward(x, w, stride, pads, dilation):
     """``out[n, y, x, o] = sum_{i, j, c} x_padded[n, s*y + d*i, s*x + d*j, c] * w[i, j, c, o]``."""
     kernel, out_channels = w.shape[:2], w.shape[3]
+    if kernel[0] * kernel[1] * w.shape[2] >= _GEMM_FORWARD_MAX_COLUMNS:
+        return _conv_nhwc(x, w, stride, pads, dilation)
     x_padded = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
     out_size = _output_size(x_padded, kernel, stride, dilation)
-    weights = w.reshape(-1, out_channels)
-
-    def chunk_out(x_chunk):
-        columns = _columns(x_chunk, kernel, stride, dilation, out_size)
-        return jnp.dot(columns, weights).reshape(x_chunk.shape[0], *out_size, out_channels)
-
-    per_image = out_size[0] * out_size[1] * weights.shape[0] * x.dtype.itemsize
-    return _map_chunks(chunk_out, _batch_chunk(x.shape[0], per_image), x_padded)
+    columns = _columns(x_padded, kernel, stride, dilation, out_size)
+    out = jnp.dot(columns, w.reshape(-1, out_channels))
+    return out.reshape(x.shape[0], *out_size, out_channels)
 
 
 def _weight_grad(x, dy, kernel, stride, pads, dilation):
