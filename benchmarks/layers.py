@@ -111,11 +111,11 @@ def main(argv=None):
             "fwd+bwd": {"rustorch": _jax_timer(_grad_of_sum(jax_fn, argnums), *jax_args), "torch": torch_backward},
         }
         if name.startswith("conv"):
-            _conv._LOWERING["cpu_gemm_weight_grad"] = False
+            _conv._LOWERING["cpu"] = False
             try:
                 passes["fwd+bwd"]["xla conv"] = _jax_timer(_grad_of_sum(jax_fn, argnums), *jax_args)
             finally:
-                _conv._LOWERING["cpu_gemm_weight_grad"] = True
+                _conv._LOWERING["cpu"] = True
         for pass_name, fns in passes.items():
             medians = _time(fns, args.rounds, args.repeats)
             extra = "".join(f"  {k} {v:.2f}" for k, v in medians.items() if k not in ("rustorch", "torch"))

@@ -69,9 +69,11 @@ def _facade_contender(batch_size):
     return step, sync, record_cost
 
 
-def _functional_contender(batch_size, xla_conv=False):
+def _functional_contender(batch_size, xla_conv=False, channels_last=False):
     """The same model as pure functions under one ``jax.jit``; ``xla_conv`` traces it with
-    XLA's own convolution gradient instead of rustorch's CPU lowering (for comparison)."""
+    XLA's own convolution (forward and gradients) instead of rustorch's CPU lowering, and
+    ``channels_last`` uses the ``*_channels_last`` functions on NHWC activations (the layout the
+    facade's interpreter picks on CPU)."""
     import jax
     import jax.numpy as jnp
 
@@ -93,12 +95,20 @@ def _functional_contender(batch_size, xla_conv=False):
     def loss_fn(params, states, x, y, key):
         k1, k2, k3 = jax.random.split(key, 3)
         new = {}
-        h = F.conv2d(x, params["c1w"], params["c1b"], padding=1)
-        h, new["bn1"] = F.batch_norm(h, params["bn1w"], params["bn1b"], states["bn1"], training=True)
-        h = F.dropout(F.max_pool2d(F.relu(h), 2), 0.25, key=k1)
-        h = F.conv2d(h, params["c2w"], params["c2b"], padding=1)
-        h, new["bn2"] = F.batch_norm(h, params["bn2w"], params["bn2b"], states["bn2"], training=True)
-        h = F.dropout(F.max_pool2d(F.relu(h), 2), 0.25, key=k2)
+        if channels_last:
+            conv, norm, pool, drop = (F.conv2d_channels_last, F.batch_norm_channels_last,
+                                      F.max_pool2d_channels_last, F.dropout_channels_last)
+            x = jnp.transpose(x, (0, 2, 3, 1))
+        else:
+            conv, norm, pool, drop = F.conv2d, F.batch_norm, F.max_pool2d, F.dropout
+        h = conv(x, params["c1w"], params["c1b"], padding=1)
+        h, new["bn1"] = norm(h, params["bn1w"], params["bn1b"], states["bn1"], training=True)
+        h = drop(pool(F.relu(h), 2), 0.25, key=k1)
+        h = conv(h, params["c2w"], params["c2b"], padding=1)
+        h, new["bn2"] = norm(h, params["bn2w"], params["bn2b"], states["bn2"], training=True)
+        h = drop(pool(F.relu(h), 2), 0.25, key=k2)
+        if channels_last:
+            h = jnp.transpose(h, (0, 3, 1, 2))
         h = F.linear(F.flatten(h), params["l1w"], params["l1b"])
         h, new["bn3"] = F.batch_norm(h, params["bn3w"], params["bn3b"], states["bn3"], training=True)
         h = F.dropout(F.relu(h), 0.5, key=k3)
@@ -124,11 +134,11 @@ def _functional_contender(batch_size, xla_conv=False):
     if xla_conv:
         from rustorch.functional import _conv
 
-        _conv._LOWERING["cpu_gemm_weight_grad"] = False
+        _conv._LOWERING["cpu"] = False
         try:
             jax.block_until_ready(step())  # traced and compiled with XLA's convolution
         finally:
-            _conv._LOWERING["cpu_gemm_weight_grad"] = True
+            _conv._LOWERING["cpu"] = True
 
     def sync(loss):
         jax.block_until_ready(loss)
@@ -252,6 +262,7 @@ def _torch_contender(batch_size, compiled=False):
 CONTENDERS = {
     "facade": _facade_contender,
     "functional": _functional_contender,
+    "functional_nhwc": lambda b: _functional_contender(b, channels_last=True),
     "functional_xla_conv": lambda b: _functional_contender(b, xla_conv=True),
     "plain_jax_nhwc": _plain_jax_contender,
     "torch": _torch_contender,
@@ -269,6 +280,11 @@ def main(argv=None):
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "train_cnn.jsonl"))
     args = parser.parse_args(argv)
     names = [n for n in args.contenders.split(",") if n]
+    # rustorch first: it tunes glibc's malloc for the whole process (rustorch/_allocator.py),
+    # which only fully works before any library starts threads; every contender then runs
+    # under the same allocator settings.
+    import rustorch  # noqa: F401
+
     try:
         import torch
 

@@ -10,12 +10,17 @@ Two layers:
   ``optimizer.step()``, ``state_dict()``, :func:`save`/:func:`load`. Operations are recorded and
   each training step runs as one cached, compiled XLA program.
 """
-import numpy as _np
+# First, before anything starts JAX's CPU threads: glibc fixes a thread's malloc arena at its
+# first allocation (see _allocator).
+from ._allocator import _keep_freed_memory_by_default, keep_freed_memory
+
+_keep_freed_memory_by_default()
+
+import numpy as _np  # noqa: E402
 
 from .serialization import CheckpointError, load, save
 from .utils.data import DataLoader, Dataset, TensorDataset, random_split
 
-from ._allocator import _keep_freed_memory_by_default, keep_freed_memory
 from ._compilation_cache import _enable_by_default, enable_compilation_cache
 from . import datasets, functional, nn, optim, serialization, utils
 from .nn import functional as _nn_functional
@@ -121,4 +126,3 @@ bool = _np.dtype(_np.bool_)
 __version__ = "0.1.0"
 
 _enable_by_default()
-_keep_freed_memory_by_default()

@@ -10,7 +10,7 @@ from ._conv_lowering import conv_cpu_nchw, conv_cpu_nhwc, use_cpu_lowering
 
 _DIMENSION_NUMBERS = ("NCHW", "OIHW", "NCHW")
 # Benchmarks flip this to compare lowerings in one process; it is read at trace time.
-_LOWERING = {"cpu_gemm_weight_grad": True}
+_LOWERING = {"cpu": True}
 
 
 def int_pair_at_least(op: str, name: str, value, minimum: int) -> tuple[int, int]:
@@ -154,7 +154,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     stride, pads, dilation = _conv_geometry(input, weight, bias, stride, padding, dilation, groups)
     unbatched = input.ndim == 3
     x = input[None] if unbatched else input
-    if use_cpu_lowering(groups) and _LOWERING["cpu_gemm_weight_grad"]:
+    if use_cpu_lowering(groups) and _LOWERING["cpu"]:
         out = conv_cpu_nchw(x, weight, stride, pads, dilation)
     else:
         out = lax.conv_general_dilated(
@@ -180,7 +180,7 @@ def conv2d_channels_last(input, weight, bias=None, stride=1, padding=0, dilation
     check_ndim("conv2d", "input", input, (4,), "[N, H, W, C] (channels last)")
     logical = jax.ShapeDtypeStruct((input.shape[0], input.shape[3]) + input.shape[1:3], input.dtype)
     stride, pads, dilation = _conv_geometry(logical, weight, bias, stride, padding, dilation, groups)
-    if use_cpu_lowering(groups) and _LOWERING["cpu_gemm_weight_grad"]:
+    if use_cpu_lowering(groups) and _LOWERING["cpu"]:
         out = conv_cpu_nhwc(input, weight, stride, pads, dilation)
     else:
         out = lax.conv_general_dilated(
