@@ -8,7 +8,7 @@ activation channels-last (``[N, H, W, C]``) from the convolution that produces i
 op with a channels-last form registered here (batch norm, max pooling, dropout, elementwise
 activations and arithmetic), and transposes it back to NCHW only where an op without such a
 form reads it (``flatten``, for instance) or where the value leaves the program. Values,
-gradients and dropout masks are those of the NCHW ops (tests/facade/test_channels_last.py);
+gradients and dropout masks are those of the NCHW ops (tests/facade/test_layout_pass.py);
 measured on the plan's CNN on a 2-core CPU, the training step is 15-22% faster
 (benchmarks/NOTES.md).
 

@@ -1,0 +1,95 @@
+"""The interpreter's channels-last layout pass (CPU): the same values, gradients, buffers and
+dropout masks as running every op in NCHW, for networks that mix ops with and without a
+channels-last form, and the pass really keeps activations channels-last."""
+import jax
+import numpy as np
+import pytest
+
+import rustorch
+from rustorch import nn
+from rustorch.stateful import _channels_last
+from tests.torch_compare import assert_close
+
+
+class _Mixed(nn.Module):
+    """Conv-BN-ReLU, a residual add, dropout, max and average pooling (the latter has no
+    channels-last form), an activation, flatten and linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(8)
+        self.drop = nn.Dropout(0.3)
+        self.pool = nn.MaxPool2d(2)
+        self.avg = nn.AvgPool2d(2)
+        self.head = nn.Linear(8 * 2 * 2, 5)
+
+    def forward(self, x):
+        h = self.bn1(self.conv1(x)).relu()
+        h = nn.functional.gelu(h + self.bn2(self.conv2(h)) * 0.5)
+        h = self.pool(self.drop(h))
+        return self.head(self.avg(h).flatten(1))
+
+
+def _train_steps(monkeypatch, enabled, steps=3):
+    monkeypatch.setenv(_channels_last.ENV_SWITCH, "1" if enabled else "0")
+    rustorch.manual_seed(0)
+    model = _Mixed()
+    optimizer = rustorch.optim.Adam(model.parameters(), lr=1e-2)
+    rng = np.random.default_rng(0)
+    x = rustorch.tensor(rng.standard_normal((4, 3, 8, 8)).astype(np.float32))
+    y = rustorch.tensor(rng.integers(0, 5, 4).astype(np.int32))
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        hidden = model.bn1(model.conv1(x))  # an intermediate the user holds leaves the program
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    grads = {name: np.asarray(p.grad) for name, p in model.named_parameters()}
+    state = {name: np.asarray(v) for name, v in model.state_dict().items()}
+    return losses, grads, state, np.asarray(hidden)
+
+
+def test_layout_pass_changes_no_value(monkeypatch):
+    on = _train_steps(monkeypatch, True)
+    off = _train_steps(monkeypatch, False)
+    assert_close(np.array(on[0]), np.array(off[0]))
+    for name in off[1]:
+        assert_close(on[1][name], off[1][name], err_msg=f"grad of {name}")
+    for name in off[2]:
+        assert_close(on[2][name], off[2][name], err_msg=f"state {name}")
+    assert_close(on[3], off[3])
+
+
+def test_layout_pass_keeps_activations_channels_last(monkeypatch):
+    if not _channels_last.enabled():
+        pytest.skip("the layout pass runs on the CPU backend only")
+    created = []
+    original = _channels_last.ChannelsLast.__init__
+
+    def counting_init(self, array):
+        created.append(array.shape)
+        original(self, array)
+
+    monkeypatch.setattr(_channels_last.ChannelsLast, "__init__", counting_init)
+    rustorch.clear_cache()
+    _train_steps(monkeypatch, True, steps=1)
+    # conv1, bn1, relu, conv2, bn2, mul, add, gelu, dropout, max pool: all channels-last.
+    assert (4, 8, 8, 8) in created and (4, 4, 4, 8) in created
+    assert len(created) >= 10
+
+
+def test_switching_the_pass_is_explained(monkeypatch, caplog):
+    _train_steps(monkeypatch, True, steps=1)
+    rustorch.explain_recompiles(True)
+    try:
+        with caplog.at_level("WARNING", logger="rustorch"):
+            _train_steps(monkeypatch, False, steps=1)
+    finally:
+        rustorch.explain_recompiles(False)
+    if jax.default_backend() == "cpu":
+        assert any("channels-last layout pass is off" in r.getMessage() for r in caplog.records)
