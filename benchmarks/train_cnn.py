@@ -278,19 +278,22 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--contenders", default="facade,functional,torch")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "train_cnn.jsonl"))
+    parser.add_argument("--isolated-rss", action="store_true",
+                        help="also run each contender alone in a fresh process and report its peak RSS")
     args = parser.parse_args(argv)
     names = [n for n in args.contenders.split(",") if n]
-    # rustorch first: it tunes glibc's malloc for the whole process (rustorch/_allocator.py),
-    # which only fully works before any library starts threads; every contender then runs
-    # under the same allocator settings.
-    import rustorch  # noqa: F401
+    if any(not n.startswith("torch") for n in names):
+        # rustorch first: it tunes glibc's malloc for the whole process (rustorch/_allocator.py),
+        # which only fully works before any library starts threads; every contender then runs
+        # under the same allocator settings.
+        import rustorch  # noqa: F401
+    if any(n.startswith("torch") for n in names):
+        try:
+            import torch
 
-    try:
-        import torch
-
-        torch.set_num_threads(os.cpu_count() or 1)
-    except ImportError:
-        names = [n for n in names if not n.startswith("torch")]
+            torch.set_num_threads(os.cpu_count() or 1)
+        except ImportError:
+            names = [n for n in names if not n.startswith("torch")]
 
     records = []
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
@@ -332,13 +335,45 @@ def main(argv=None):
             "batch_size": batch_size, "rates": rates, "medians": medians, "first_step_s": first_step,
             "record_ms": {k: v * 1e3 for k, v in record_costs.items()},
         })
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = _peak_rss_mb()
     print(f"\npeak RSS of this process (all contenders): {peak_mb:.0f} MB")
+    isolated = _isolated_peak_rss(names, args.batch_sizes) if args.isolated_rss else {}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "a") as handle:
         handle.write(json.dumps({"time": time.time(), "machine": platform.processor() or platform.machine(),
                                  "cpus": os.cpu_count(), "load": os.getloadavg(), "records": records,
-                                 "peak_rss_mb": peak_mb}) + "\n")
+                                 "peak_rss_mb": peak_mb, "isolated_peak_rss_mb": isolated}) + "\n")
+
+
+def _peak_rss_mb():
+    """This process's peak resident memory. Linux's VmHWM belongs to the process image, whereas
+    ru_maxrss survives exec and would report a forking parent's peak in its child."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _isolated_peak_rss(names, batch_sizes):
+    """Peak RSS (MB) of each contender trained alone for a few steps in a fresh process."""
+    import subprocess
+    import sys
+
+    results = {}
+    print("\npeak RSS, each contender alone in a fresh process (MB):")
+    for name in names:
+        for batch_size in batch_sizes.split(","):
+            command = [sys.executable, __file__, "--contenders", name, "--batch-sizes", batch_size,
+                       "--rounds", "1", "--steps", "5", "--warmup", "1", "--out", os.devnull]
+            output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+            line = next(l for l in output.splitlines() if l.startswith("peak RSS of this process"))
+            results[f"{name}/{batch_size}"] = float(line.split(":")[1].split()[0])
+            print(f"  {name:14s} batch {batch_size:>4s}: {results[f'{name}/{batch_size}']:6.0f}")
+    return results
 
 
 if __name__ == "__main__":
