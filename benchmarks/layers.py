@@ -8,7 +8,9 @@ entropy, and an Adam step over the model's parameters), times the forward pass a
 plus backward pass of ``rustorch.functional`` under ``jax.jit`` and of PyTorch eager, alternating
 the two, and prints medians in milliseconds and the ratio (rustorch time / torch time; below 1
 means rustorch is faster). The conv rows are also timed with XLA's own convolution gradient
-(``xla conv``) to show what rustorch's CPU lowering is worth.
+(``xla conv``) to show what rustorch's CPU lowering is worth, and conv, max pool and batch norm
+also with their ``*_channels_last`` forms on NHWC input (``nhwc``, the layout the facade runs
+in on CPU).
 """
 from __future__ import annotations
 
@@ -20,10 +22,11 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-import torch
 
-import rustorch.functional as F
+import rustorch.functional as F  # before torch: rustorch tunes glibc's malloc for the process
 from rustorch.functional import _conv
+
+import torch  # noqa: E402
 
 
 def _jax_timer(fn, *args):
@@ -50,10 +53,13 @@ def _cases(batch, rng):
         def torch_conv(x, w, b):
             return torch.nn.functional.conv2d(x, w, b, padding=1)
 
-        cases.append((name, jax_conv, torch_conv, (x, w, b), (0, 1, 2)))
+        def jax_conv_nhwc(x, w, b):
+            return F.conv2d_channels_last(x, w, b, padding=1)
+
+        cases.append((name, jax_conv, torch_conv, (x, w, b), (0, 1, 2), jax_conv_nhwc))
     x = arr(batch, 32, 28, 28)
     cases.append(("max_pool 2x2 @28", lambda x: F.max_pool2d(x, 2), lambda x: torch.nn.functional.max_pool2d(x, 2),
-                  (x,), (0,)))
+                  (x,), (0,), lambda x: F.max_pool2d_channels_last(x, 2)))
     state = F.BatchNormState.create(32)
     w, b = np.ones(32, np.float32), np.zeros(32, np.float32)
     cases.append((
@@ -61,15 +67,16 @@ def _cases(batch, rng):
         lambda x, w, b: F.batch_norm(x, w, b, state, training=True)[0],
         lambda x, w, b: torch.nn.functional.batch_norm(x, None, None, w, b, training=True),
         (x, w, b), (0, 1, 2),
+        lambda x, w, b: F.batch_norm_channels_last(x, w, b, state, training=True)[0],
     ))
     x, w, b = arr(batch, 3136), arr(128, 3136), arr(128)
-    cases.append(("linear 3136->128", F.linear, torch.nn.functional.linear, (x, w, b), (0, 1, 2)))
+    cases.append(("linear 3136->128", F.linear, torch.nn.functional.linear, (x, w, b), (0, 1, 2), None))
     logits, target = arr(batch, 10), rng.integers(0, 10, batch)
     cases.append((
         "cross_entropy",
         lambda x: F.cross_entropy(x, jnp.asarray(target.astype(np.int32))),
         lambda x: torch.nn.functional.cross_entropy(x, torch.from_numpy(target)),
-        (logits,), (0,),
+        (logits,), (0,), None,
     ))
     return cases
 
@@ -95,7 +102,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     print(f"batch {args.batch_size}, medians of {args.rounds} rounds (ms); load average {os.getloadavg()[0]:.2f}")
     print(f"{'layer':22s} {'pass':9s} {'rustorch':>9s} {'torch':>9s} {'ratio':>6s}  extra")
-    for name, jax_fn, torch_fn, args_np, argnums in _cases(args.batch_size, rng):
+    for name, jax_fn, torch_fn, args_np, argnums, nhwc_fn in _cases(args.batch_size, rng):
         jax_args = [jnp.asarray(a) for a in args_np]
         torch_args = [torch.from_numpy(np.array(a)).requires_grad_(i in argnums) for i, a in enumerate(args_np)]
 
@@ -110,6 +117,10 @@ def main(argv=None):
             "forward": {"rustorch": _jax_timer(jax_fn, *jax_args), "torch": torch_forward},
             "fwd+bwd": {"rustorch": _jax_timer(_grad_of_sum(jax_fn, argnums), *jax_args), "torch": torch_backward},
         }
+        if nhwc_fn is not None:
+            nhwc_args = [jnp.transpose(jax_args[0], (0, 2, 3, 1))] + jax_args[1:]
+            passes["forward"]["nhwc"] = _jax_timer(nhwc_fn, *nhwc_args)
+            passes["fwd+bwd"]["nhwc"] = _jax_timer(_grad_of_sum(nhwc_fn, argnums), *nhwc_args)
         if name.startswith("conv"):
             _conv._LOWERING["cpu"] = False
             try:

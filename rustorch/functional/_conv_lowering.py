@@ -2,12 +2,18 @@
 
 On GPU and TPU, XLA's own convolution (cuDNN and friends) is the fast path. On CPU, measured on
 the plan's CNN (benchmarks/NOTES.md), XLA's convolution *weight gradient* is the slowest piece of
-a training step, several times slower than the same arithmetic as one matrix product. The CPU
-lowering therefore keeps XLA's convolution for the forward pass and the input gradient (both in
-channels-last layout, which XLA's CPU convolution prefers) and computes the weight gradient as
-``im2col(x)^T @ dy``, the ``kh * kw`` shifted views of the padded input concatenated along the
-channel axis times the output gradient, one cache-sized chunk of the batch at a time. The
-arithmetic is the same sum as PyTorch's, in another order, so results agree to float32
+a training step, several times slower than the same arithmetic as matrix products, and its
+forward pass is slow when there are very few input channels. The CPU lowering works
+channels-last (XLA's CPU convolution's own layout) and computes:
+
+* the forward pass with XLA's convolution, or, for narrow inputs (``kh * kw * C_in < 32``, the
+  first layer of an image network), as one im2col GEMM;
+* the input gradient with XLA's transposed convolution;
+* the weight gradient as ``im2col(x)^T @ dy`` (the ``kh * kw`` shifted views of the padded input
+  concatenated along the channel axis, times the output gradient), one cache-sized chunk of the
+  batch at a time.
+
+The arithmetic is the same sums as PyTorch's, in another order, so results agree to float32
 rounding.
 """
 from __future__ import annotations
