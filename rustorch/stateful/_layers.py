@@ -233,6 +233,11 @@ class _BatchNorm(Module):
     _ranks: tuple = ()
     _layout = ""
 
+    def _keeps_missing_entry(self, name, version):
+        # torch.nn.modules.batchnorm._NormBase._load_from_state_dict: num_batches_tracked came
+        # with version 2; older (or unversioned) state dicts keep the module's current count.
+        return name == "num_batches_tracked" and (version is None or version < 2)
+
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, dtype=None):
         super().__init__()
         self.num_features = num_features

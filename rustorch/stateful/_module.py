@@ -298,16 +298,31 @@ class Module:
             destination[prefix + key] = value if keep_vars else Variable._wrap(value._value)
         return destination
 
+    def _keeps_missing_entry(self, name: str, version) -> bool:
+        """Whether ``load_state_dict`` keeps this module's current ``name`` when a state dict
+        written by module format ``version`` (None: unknown) lacks it, as PyTorch's
+        ``_load_from_state_dict`` overrides do for entries added in later formats."""
+        return False
+
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
         """Copy parameters and buffers from ``state_dict`` (values may be rustorch tensors,
-        JAX or numpy arrays), keeping each Parameter's identity, as PyTorch.
+        JAX or numpy arrays), keeping each Parameter's identity, as PyTorch. An entry that an
+        older format of a module lacked (BatchNorm's ``num_batches_tracked`` before version 2,
+        or in a state dict without PyTorch's ``_metadata`` versions) keeps its current value.
 
         Raises:
             RuntimeError: with ``strict``, any missing or unexpected key; always, a shape
                 mismatch. The message lists every problem, in PyTorch's wording.
         """
         own = {key: (module, name, kind, value) for key, module, name, kind, value in self._state_items()}
-        missing = [key for key in own if key not in state_dict]
+        versions = getattr(state_dict, "_metadata", None) or {}
+
+        def keeps_current(key):
+            module, name = own[key][:2]
+            version = versions.get(key[: -len(name)].rstrip("."), {}).get("version")
+            return module._keeps_missing_entry(name, version)
+
+        missing = [key for key in own if key not in state_dict and not keeps_current(key)]
         unexpected = [key for key in state_dict if key not in own]
         errors = []
         updates = []

@@ -301,3 +301,29 @@ def test_cnn_repr_resembles_torch(twins):
             # torch 2.13 also prints BatchNorm's new ``bias`` flag; everything else reads the same.
             assert line == th_line.replace(", bias=True, track", ", track")
     assert repr(rustorch.nn.Parameter(rustorch.ones(1))).startswith("Parameter containing:\ntensor([1.]")
+
+
+@pytest.mark.parametrize("version", [None, 1, 2])
+def test_missing_num_batches_tracked_follows_torch_versions(version):
+    # PyTorch added num_batches_tracked in BatchNorm's format version 2: a state dict without
+    # versions (a plain dict) or from version 1 that lacks it loads and keeps the current count;
+    # a version-2 state dict that lacks it is an error. Checked against torch itself.
+    model = rustorch.nn.Sequential(rustorch.nn.Conv2d(1, 2, 3), rustorch.nn.BatchNorm2d(2))
+    twin = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+    model[1].num_batches_tracked = rustorch.tensor(np.array(5, np.int32))
+    state = OrderedDict((key, value) for key, value in model.state_dict().items() if key != "1.num_batches_tracked")
+    torch_state = OrderedDict((key, torch.from_numpy(np.array(value))) for key, value in state.items())
+    if version is not None:
+        metadata = {"": {"version": 1}, "0": {"version": 1}, "1": {"version": version}}
+        state._metadata = metadata
+        torch_state._metadata = metadata
+    if version == 2:
+        with pytest.raises(RuntimeError, match='Missing key\\(s\\) in state_dict: "1.num_batches_tracked"'):
+            model.load_state_dict(state)
+        with pytest.raises(RuntimeError, match="num_batches_tracked"):
+            twin.load_state_dict(torch_state)
+        return
+    model.load_state_dict(state)
+    twin.load_state_dict(torch_state)
+    assert int(np.asarray(model[1].num_batches_tracked)) == 5
+    assert int(twin[1].num_batches_tracked) == 0  # torch keeps its own current count too
