@@ -259,12 +259,128 @@ def _torch_contender(batch_size, compiled=False):
     return step, (lambda loss: loss.item()), None
 
 
+def _flax_nnx_contender(batch_size):
+    """The same model written idiomatically in Flax NNX (channels-last, Flax's layout), with
+    optax's Adam under ``nnx.jit``. Needs ``pip install flax``; no rustorch code."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from flax import nnx
+
+    class CNN(nnx.Module):
+        def __init__(self, rngs):
+            self.conv1 = nnx.Conv(1, 32, (3, 3), padding=1, rngs=rngs)
+            self.bn1 = nnx.BatchNorm(32, momentum=0.9, rngs=rngs)
+            self.conv2 = nnx.Conv(32, 64, (3, 3), padding=1, rngs=rngs)
+            self.bn2 = nnx.BatchNorm(64, momentum=0.9, rngs=rngs)
+            self.fc1 = nnx.Linear(64 * 7 * 7, 128, rngs=rngs)
+            self.bn3 = nnx.BatchNorm(128, momentum=0.9, rngs=rngs)
+            self.fc2 = nnx.Linear(128, 10, rngs=rngs)
+            self.drop1 = nnx.Dropout(0.25, rngs=rngs)
+            self.drop2 = nnx.Dropout(0.25, rngs=rngs)
+            self.drop3 = nnx.Dropout(0.5, rngs=rngs)
+
+        def __call__(self, x):
+            x = self.drop1(nnx.max_pool(nnx.relu(self.bn1(self.conv1(x))), (2, 2), (2, 2)))
+            x = self.drop2(nnx.max_pool(nnx.relu(self.bn2(self.conv2(x))), (2, 2), (2, 2)))
+            x = self.drop3(nnx.relu(self.bn3(self.fc1(x.reshape(x.shape[0], -1)))))
+            return self.fc2(x)
+
+    model = CNN(nnx.Rngs(0))
+    optimizer = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
+
+    @nnx.jit
+    def train_step(model, optimizer, x, y):
+        def loss_fn(model):
+            return optax.softmax_cross_entropy_with_integer_labels(model(x), y).mean()
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        optimizer.update(model, grads)
+        return loss
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((batch_size, 28, 28, 1), dtype=np.float32))
+    y = jnp.asarray(rng.integers(0, 10, batch_size).astype(np.int32))
+    return (lambda: train_step(model, optimizer, x, y)), jax.block_until_ready, None
+
+
+def _equinox_contender(batch_size):
+    """The same model written idiomatically in Equinox (per-example NCHW modules under
+    ``jax.vmap``, BatchNorm state threaded explicitly), with optax's Adam under
+    ``eqx.filter_jit``. Needs ``pip install equinox``; no rustorch code."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    class CNN(eqx.Module):
+        conv1: eqx.nn.Conv2d
+        bn1: eqx.nn.BatchNorm
+        conv2: eqx.nn.Conv2d
+        bn2: eqx.nn.BatchNorm
+        fc1: eqx.nn.Linear
+        bn3: eqx.nn.BatchNorm
+        fc2: eqx.nn.Linear
+        pool: eqx.nn.MaxPool2d
+
+        def __init__(self, key):
+            keys = jax.random.split(key, 4)
+            self.conv1 = eqx.nn.Conv2d(1, 32, 3, padding=1, key=keys[0])
+            self.bn1 = eqx.nn.BatchNorm(32, axis_name="batch", momentum=0.9, mode="batch")
+            self.conv2 = eqx.nn.Conv2d(32, 64, 3, padding=1, key=keys[1])
+            self.bn2 = eqx.nn.BatchNorm(64, axis_name="batch", momentum=0.9, mode="batch")
+            self.fc1 = eqx.nn.Linear(64 * 7 * 7, 128, key=keys[2])
+            self.bn3 = eqx.nn.BatchNorm(128, axis_name="batch", momentum=0.9, mode="batch")
+            self.fc2 = eqx.nn.Linear(128, 10, key=keys[3])
+            self.pool = eqx.nn.MaxPool2d(2, 2)
+
+        def __call__(self, x, state, key):
+            k1, k2, k3 = jax.random.split(key, 3)
+            h, state = self.bn1(self.conv1(x), state)
+            h = eqx.nn.Dropout(0.25)(self.pool(jax.nn.relu(h)), key=k1)
+            h, state = self.bn2(self.conv2(h), state)
+            h = eqx.nn.Dropout(0.25)(self.pool(jax.nn.relu(h)), key=k2)
+            h, state = self.bn3(self.fc1(h.reshape(-1)), state)
+            h = eqx.nn.Dropout(0.5)(jax.nn.relu(h), key=k3)
+            return self.fc2(h), state
+
+    model, state = eqx.nn.make_with_state(CNN)(jax.random.PRNGKey(0))
+    optim = optax.adam(1e-3)
+    opt_state = optim.init(eqx.filter(model, eqx.is_inexact_array))
+
+    @eqx.filter_jit
+    def train_step(model, state, opt_state, x, y, key):
+        def loss_fn(model, state):
+            keys = jax.random.split(key, x.shape[0])
+            logits, state = jax.vmap(model, axis_name="batch", in_axes=(0, None, 0), out_axes=(0, None))(
+                x, state, keys)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), state
+
+        (loss, state), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(model, state)
+        updates, opt_state = optim.update(grads, opt_state, eqx.filter(model, eqx.is_inexact_array))
+        return eqx.apply_updates(model, updates), state, opt_state, loss
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((batch_size, 1, 28, 28), dtype=np.float32))
+    y = jnp.asarray(rng.integers(0, 10, batch_size).astype(np.int32))
+    carry = [model, state, opt_state, jax.random.PRNGKey(1)]
+
+    def step():
+        carry[3], key = jax.random.split(carry[3])
+        carry[0], carry[1], carry[2], loss = train_step(*carry[:3], x, y, key)
+        return loss
+
+    return step, jax.block_until_ready, None
+
+
 CONTENDERS = {
     "facade": _facade_contender,
     "functional": _functional_contender,
     "functional_nhwc": lambda b: _functional_contender(b, channels_last=True),
     "functional_xla_conv": lambda b: _functional_contender(b, xla_conv=True),
     "plain_jax_nhwc": _plain_jax_contender,
+    "flax_nnx": _flax_nnx_contender,
+    "equinox": _equinox_contender,
     "torch": _torch_contender,
     "torch.compile": lambda b: _torch_contender(b, compiled=True),
 }
