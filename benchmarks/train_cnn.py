@@ -3,14 +3,23 @@
     python benchmarks/train_cnn.py                      # batch 64 and 256, 3 rounds x 20 steps
     python benchmarks/train_cnn.py --batch-sizes 64 --rounds 5 --steps 30
     python benchmarks/train_cnn.py --contenders facade,functional
+    python benchmarks/train_cnn.py --isolated-rss --contenders \
+        facade,functional,functional_nhwc,plain_jax_nhwc,flax_nnx,equinox,torch,torch.compile
+
+Contenders: ``facade`` (rustorch's PyTorch-style API), ``functional`` and ``functional_nhwc``
+(rustorch's pure functions under one ``jax.jit``, NCHW or channels-last), ``functional_xla_conv``
+(the NCHW step with XLA's own convolution), ``plain_jax_nhwc`` (hand-written JAX), ``flax_nnx``
+and ``equinox`` (need ``pip install flax equinox``), ``torch`` and ``torch.compile``.
 
 Every contender trains the same model (Conv-BN-ReLU-MaxPool-Dropout x2, Linear-BN-ReLU-Dropout,
 Linear; Adam; BN in training mode; dropout on) on random MNIST-shaped batches. Rounds rotate
 the contenders' order so that a noisy neighbour hurts all of them alike; each round times
 ``--steps`` steps after a warm-up and reports samples/s. The summary gives the median, min and
 max over rounds, the ratio to PyTorch eager and to the functional step, the first-step time
-(compile included) and the process's peak RSS. One JSON record per run is appended to
-``benchmarks/results/train_cnn.jsonl``.
+(compile included) and the process's peak RSS (with ``--isolated-rss``, also each contender's
+alone in a fresh process). One JSON record per run is appended to
+``benchmarks/results/train_cnn.jsonl``. rustorch is imported first, so its malloc settings
+(rustorch/_allocator.py) apply to every contender in the process alike.
 """
 from __future__ import annotations
 
