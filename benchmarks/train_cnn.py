@@ -9,7 +9,8 @@
 Contenders: ``facade`` (rustorch's PyTorch-style API), ``functional`` and ``functional_nhwc``
 (rustorch's pure functions under one ``jax.jit``, NCHW or channels-last), ``functional_xla_conv``
 (the NCHW step with XLA's own convolution), ``plain_jax_nhwc`` (hand-written JAX), ``flax_nnx``
-and ``equinox`` (need ``pip install flax equinox``), ``torch`` and ``torch.compile``.
+and ``equinox``, ``torch`` and ``torch.compile`` (``pip install -e '.[benchmarks]'`` installs
+the other libraries).
 
 Every contender trains the same model (Conv-BN-ReLU-MaxPool-Dropout x2, Linear-BN-ReLU-Dropout,
 Linear; Adam; BN in training mode; dropout on) on random MNIST-shaped batches. Rounds rotate
@@ -270,7 +271,7 @@ def _torch_contender(batch_size, compiled=False):
 
 def _flax_nnx_contender(batch_size):
     """The same model written idiomatically in Flax NNX (channels-last, Flax's layout), with
-    optax's Adam under ``nnx.jit``. Needs ``pip install flax``; no rustorch code."""
+    optax's Adam under ``nnx.jit``. No rustorch code."""
     import jax
     import jax.numpy as jnp
     import optax
@@ -316,7 +317,7 @@ def _flax_nnx_contender(batch_size):
 def _equinox_contender(batch_size):
     """The same model written idiomatically in Equinox (per-example NCHW modules under
     ``jax.vmap``, BatchNorm state threaded explicitly), with optax's Adam under
-    ``eqx.filter_jit``. Needs ``pip install equinox``; no rustorch code."""
+    ``eqx.filter_jit``. No rustorch code."""
     import equinox as eqx
     import jax
     import jax.numpy as jnp
