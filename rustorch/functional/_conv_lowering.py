@@ -3,11 +3,11 @@
 On GPU and TPU, XLA's own convolution (cuDNN and friends) is the fast path. On CPU, measured on
 the plan's CNN (benchmarks/NOTES.md), XLA's convolution *weight gradient* is the slowest piece of
 a training step, several times slower than the same arithmetic as matrix products, and its
-forward pass is slow when there are very few input channels. The CPU lowering works
-channels-last (XLA's CPU convolution's own layout) and computes:
+forward pass is slower than cache-sized GEMMs (much slower with very few input channels). The
+CPU lowering works channels-last (XLA's CPU convolution's own layout) and computes:
 
-* the forward pass with XLA's convolution, or, for narrow inputs (``kh * kw * C_in < 32``, the
-  first layer of an image network), as one im2col GEMM;
+* the forward pass as ``im2col(x) @ w``, one cache-sized chunk of the batch at a time (narrow
+  inputs, ``kh * kw * C_in < 32`` such as a first layer, in one GEMM over the whole batch);
 * the input gradient with XLA's transposed convolution;
 * the weight gradient as ``im2col(x)^T @ dy`` (the ``kh * kw`` shifted views of the padded input
   concatenated along the channel axis, times the output gradient), one cache-sized chunk of the
@@ -49,21 +49,22 @@ def _taps(x_padded, kernel, stride, dilation, out_size):
     ]
 
 
-# The weight gradient reads every input and output-gradient element kh * kw times. On a CPU
-# whose memory is slow next to its arithmetic (this project's 2-core VM streams ~5 GB/s against
-# ~100 GFLOP/s), one GEMM per kernel tap re-streams the output gradient for every tap, and one
-# im2col GEMM over the whole batch writes and reads back a kh*kw times larger copy of the input.
-# A scan therefore walks the batch in chunks of images whose im2col columns fill about this
-# many bytes, so that the columns are built and consumed by their GEMM while still in cache.
+# A convolution reads every input element kh * kw times. On a CPU whose memory is slow next to
+# its arithmetic (this project's 2-core VM streams ~5 GB/s against ~100 GFLOP/s), XLA's
+# convolution and one im2col GEMM over the whole batch (which writes and reads back a kh*kw times
+# larger copy of the input) both wait on memory, and so does one GEMM per kernel tap (which
+# re-streams the output gradient for every tap). The forward pass and the weight gradient
+# therefore walk the batch in chunks of images whose im2col columns fill about this many bytes,
+# so that the columns are built and consumed by their GEMM while still in the core's cache.
 # Measured on the plan's CNN (benchmarks/NOTES.md): conv2's weight gradient at batch 256,
-# 63 ms -> ~35 ms.
+# 63 ms -> ~35 ms; the whole batch-256 step 220 -> 201 ms for the chunked forward pass.
 _CHUNK_BYTES = 1 << 20
 
 # Below this many im2col columns (kh * kw * C_in: the first layer of an image network) the
-# forward pass is one GEMM over the columns; XLA's convolution vectorises poorly over so few
-# input channels (conv1 of the plan's CNN, batch 256: 31 ms against 22 ms). For wider inputs
-# XLA's convolution is as fast as chunked GEMMs once the chunks' outputs are gathered.
-_GEMM_FORWARD_MAX_COLUMNS = 32
+# forward columns are small, and one GEMM over the whole batch avoids the chunk loop; XLA's
+# convolution vectorises poorly over so few input channels (conv1 of the plan's CNN, batch 256:
+# 31 ms against 22 ms).
+_WHOLE_BATCH_MAX_COLUMNS = 32
 
 
 def _batch_chunk(batch, per_image_bytes):
@@ -89,13 +90,22 @@ def _output_size(x_padded, kernel, stride, dilation):
 def _forward(x, w, stride, pads, dilation):
     """``out[n, y, x, o] = sum_{i, j, c} x_padded[n, s*y + d*i, s*x + d*j, c] * w[i, j, c, o]``."""
     kernel, out_channels = w.shape[:2], w.shape[3]
-    if kernel[0] * kernel[1] * w.shape[2] >= _GEMM_FORWARD_MAX_COLUMNS:
-        return _conv_nhwc(x, w, stride, pads, dilation)
     x_padded = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
     out_size = _output_size(x_padded, kernel, stride, dilation)
-    columns = _columns(x_padded, kernel, stride, dilation, out_size)
-    out = jnp.dot(columns, w.reshape(-1, out_channels))
-    return out.reshape(x.shape[0], *out_size, out_channels)
+    weights = w.reshape(-1, out_channels)
+
+    def chunk_out(x_chunk):
+        columns = _columns(x_chunk, kernel, stride, dilation, out_size)
+        return jnp.dot(columns, weights).reshape(x_chunk.shape[0], *out_size, out_channels)
+
+    batch, width = x.shape[0], weights.shape[0]
+    if width < _WHOLE_BATCH_MAX_COLUMNS:
+        return chunk_out(x_padded)
+    chunk = _batch_chunk(batch, out_size[0] * out_size[1] * width * x.dtype.itemsize)
+    if chunk == batch:
+        return chunk_out(x_padded)
+    out = lax.map(chunk_out, x_padded.reshape(batch // chunk, chunk, *x_padded.shape[1:]))
+    return out.reshape(batch, *out.shape[2:])
 
 
 def _weight_grad(x, dy, kernel, stride, pads, dilation):
