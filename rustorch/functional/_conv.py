@@ -9,6 +9,7 @@ from ._checks import check_ndim, pair
 from ._conv_lowering import conv_cpu_nchw, conv_cpu_nhwc, use_cpu_lowering
 
 _DIMENSION_NUMBERS = ("NCHW", "OIHW", "NCHW")
+_CHANNELS_LAST_DIMENSION_NUMBERS = ("NHWC", "OIHW", "NHWC")
 # Benchmarks flip this to compare lowerings in one process; it is read at trace time.
 _LOWERING = {"cpu": True}
 
@@ -153,19 +154,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     check_ndim("conv2d", "input", input, (3, 4), "[N, C, H, W] or unbatched [C, H, W]")
     stride, pads, dilation = _conv_geometry(input, weight, bias, stride, padding, dilation, groups)
     unbatched = input.ndim == 3
-    x = input[None] if unbatched else input
-    if use_cpu_lowering(groups) and _LOWERING["cpu"]:
-        out = conv_cpu_nchw(x, weight, stride, pads, dilation)
-    else:
-        out = lax.conv_general_dilated(
-            x,
-            weight,
-            window_strides=stride,
-            padding=pads,
-            rhs_dilation=dilation,
-            dimension_numbers=_DIMENSION_NUMBERS,
-            feature_group_count=groups,
-        )
+    out = _convolve(input[None] if unbatched else input, weight, stride, pads, dilation, groups, False)
     if bias is not None:
         out = out + bias[:, None, None]
     return out[0] if unbatched else out
@@ -180,16 +169,22 @@ def conv2d_channels_last(input, weight, bias=None, stride=1, padding=0, dilation
     check_ndim("conv2d", "input", input, (4,), "[N, H, W, C] (channels last)")
     logical = jax.ShapeDtypeStruct((input.shape[0], input.shape[3]) + input.shape[1:3], input.dtype)
     stride, pads, dilation = _conv_geometry(logical, weight, bias, stride, padding, dilation, groups)
-    if use_cpu_lowering(groups) and _LOWERING["cpu"]:
-        out = conv_cpu_nhwc(input, weight, stride, pads, dilation)
-    else:
-        out = lax.conv_general_dilated(
-            input,
-            weight,
-            window_strides=stride,
-            padding=pads,
-            rhs_dilation=dilation,
-            dimension_numbers=("NHWC", "OIHW", "NHWC"),
-            feature_group_count=groups,
-        )
+    out = _convolve(input, weight, stride, pads, dilation, groups, True)
     return out if bias is None else out + bias
+
+
+def _convolve(x, weight, stride, pads, dilation, groups, channels_last):
+    """The batched convolution of a validated call through the backend's lowering: ``x`` is
+    NCHW, or NHWC with ``channels_last``; the weight is OIHW either way."""
+    if use_cpu_lowering(groups) and _LOWERING["cpu"]:
+        lowering = conv_cpu_nhwc if channels_last else conv_cpu_nchw
+        return lowering(x, weight, stride, pads, dilation)
+    return lax.conv_general_dilated(
+        x,
+        weight,
+        window_strides=stride,
+        padding=pads,
+        rhs_dilation=dilation,
+        dimension_numbers=_CHANNELS_LAST_DIMENSION_NUMBERS if channels_last else _DIMENSION_NUMBERS,
+        feature_group_count=groups,
+    )

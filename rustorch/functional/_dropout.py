@@ -1,6 +1,8 @@
 """Dropout with PyTorch's scaling rule; the randomness is an explicit PRNG key."""
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -46,9 +48,7 @@ def _keep_mask(key, keep_probability: float, shape, logical_axes=None) -> jax.Ar
     hashes each element by its index in ``transpose(mask, logical_axes)`` instead, so that an
     array kept in another memory layout gets the very same mask.
     """
-    size = 1
-    for extent in shape:
-        size *= extent
+    size = math.prod(shape)
     if size > _MAX_ELEMENTS:
         raise ValueError(
             f"dropout: an input of {size} elements is larger than the 2**32 elements one mask "

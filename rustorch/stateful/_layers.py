@@ -6,6 +6,7 @@ PyTorch's ``reset_parameters`` with keys from the default generator (``rustorch.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -191,42 +192,33 @@ class Conv2d(Module):
 
 # ------------------------------------------------------------------------------ batch norm
 
-def _batch_norm_train(x, weight, bias, running_mean, running_var, num_batches_tracked, *, momentum, eps):
+def _normalize(channels_last):
+    return F.batch_norm_channels_last if channels_last else F.batch_norm
+
+
+# The recorded batch norm ops; ``channels_last=True`` is their form for the interpreter's
+# layout pass (``_channels_last``), which then feeds them ``[N, H, W, C]`` activations.
+def _batch_norm_train(x, weight, bias, running_mean, running_var, num_batches_tracked, *, momentum, eps,
+                      channels_last=False):
     state = F.BatchNormState(running_mean, running_var, num_batches_tracked)
-    y, new = F.batch_norm(x, weight, bias, state, training=True, momentum=momentum, eps=eps)
+    y, new = _normalize(channels_last)(x, weight, bias, state, training=True, momentum=momentum, eps=eps)
     return y, new.running_mean, new.running_var, new.num_batches_tracked
 
 
-def _batch_norm_eval(x, weight, bias, running_mean, running_var, num_batches_tracked, *, eps):
+def _batch_norm_eval(x, weight, bias, running_mean, running_var, num_batches_tracked, *, eps,
+                     channels_last=False):
     state = F.BatchNormState(running_mean, running_var, num_batches_tracked)
-    y, _ = F.batch_norm(x, weight, bias, state, training=False, eps=eps)
+    y, _ = _normalize(channels_last)(x, weight, bias, state, training=False, eps=eps)
     return y
 
 
-def _batch_norm_stateless(x, weight, bias, *, eps):
-    y, _ = F.batch_norm(x, weight, bias, None, training=True, eps=eps)
+def _batch_norm_stateless(x, weight, bias, *, eps, channels_last=False):
+    y, _ = _normalize(channels_last)(x, weight, bias, None, training=True, eps=eps)
     return y
 
 
-def _batch_norm_train_channels_last(x, weight, bias, running_mean, running_var, num_batches_tracked, *,
-                                    momentum, eps):
-    state = F.BatchNormState(running_mean, running_var, num_batches_tracked)
-    y, new = F.batch_norm_channels_last(x, weight, bias, state, training=True, momentum=momentum, eps=eps)
-    return y, new.running_mean, new.running_var, new.num_batches_tracked
-
-
-def _batch_norm_eval_channels_last(x, weight, bias, running_mean, running_var, num_batches_tracked, *, eps):
-    state = F.BatchNormState(running_mean, running_var, num_batches_tracked)
-    return F.batch_norm_channels_last(x, weight, bias, state, training=False, eps=eps)[0]
-
-
-def _batch_norm_stateless_channels_last(x, weight, bias, *, eps):
-    return F.batch_norm_channels_last(x, weight, bias, None, training=True, eps=eps)[0]
-
-
-_channels_last.register_on_activation(_batch_norm_train, _batch_norm_train_channels_last)
-_channels_last.register_on_activation(_batch_norm_eval, _batch_norm_eval_channels_last)
-_channels_last.register_on_activation(_batch_norm_stateless, _batch_norm_stateless_channels_last)
+for _op in (_batch_norm_train, _batch_norm_eval, _batch_norm_stateless):
+    _channels_last.register_on_activation(_op, functools.partial(_op, channels_last=True))
 
 
 class _BatchNorm(Module):
@@ -322,15 +314,12 @@ class BatchNorm2d(_BatchNorm):
 
 # ---------------------------------------------------------------------------------- dropout
 
-def _dropout_op(x, key, counter, *, p):
-    return F.dropout(x, p, key=jax.random.fold_in(key, counter), training=True)
+def _dropout_op(x, key, counter, *, p, channels_last=False):
+    drop = F.dropout_channels_last if channels_last else F.dropout
+    return drop(x, p, key=jax.random.fold_in(key, counter), training=True)
 
 
-def _dropout_channels_last(x, key, counter, *, p):
-    return F.dropout_channels_last(x, p, key=jax.random.fold_in(key, counter), training=True)
-
-
-_channels_last.register_on_activation(_dropout_op, _dropout_channels_last)
+_channels_last.register_on_activation(_dropout_op, functools.partial(_dropout_op, channels_last=True))
 
 
 def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):
