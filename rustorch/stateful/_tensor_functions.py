@@ -7,8 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _random
-from ._variable import Variable, _canonical_dtype, _dims_from_args, _to_array, apply
+from . import _graph, _random
+from ._variable import Variable, _canonical_dtype, _dims_from_args, _normalize_dim, _to_array, apply
 
 
 def _shape(size):
@@ -89,12 +89,18 @@ def _stack(*arrays, axis):
     return jnp.stack(arrays, axis=axis)
 
 
+_graph.register_saved(_concatenate, inputs=False, outputs=False)
+_graph.register_saved(_stack, inputs=False, outputs=False)
+
+
 def cat(tensors, dim: int = 0) -> Variable:
     """Concatenate along ``dim``, as ``torch.cat``."""
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat(): expected a non-empty list of Tensors")
-    return apply(_concatenate, *tensors, axis=dim % tensors[0].ndim)
+    if tensors[0].ndim == 0:
+        raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
+    return apply(_concatenate, *tensors, axis=_normalize_dim(dim, tensors[0].ndim))
 
 
 def stack(tensors, dim: int = 0) -> Variable:
@@ -102,7 +108,7 @@ def stack(tensors, dim: int = 0) -> Variable:
     tensors = list(tensors)
     if not tensors:
         raise ValueError("stack(): expected a non-empty list of Tensors")
-    return apply(_stack, *tensors, axis=dim % (tensors[0].ndim + 1))
+    return apply(_stack, *tensors, axis=_normalize_dim(dim, tensors[0].ndim + 1))
 
 
 def where(condition, input, other) -> Variable:
