@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import itertools
 import os
 import threading
 from typing import Any, Callable, NamedTuple
@@ -111,6 +112,17 @@ def scalar_leaf(value):
     return Leaf(value, aval=Aval((), _WEAK_INT, True))
 
 
+_serials = itertools.count()
+
+
+def mark_overwritten(node, index) -> None:
+    """Output ``index`` of ``node`` is being overwritten in place: nodes recorded until now
+    read the old value (the writer, recorded next, is not affected)."""
+    if node.dirty is None:
+        node.dirty = {}
+    node.dirty.setdefault(index, next(_serials))
+
+
 class Node:
     """One recorded operation: ``op(*inputs, **static)``.
 
@@ -119,13 +131,14 @@ class Node:
     holds weak references to the Variables that carry each output. ``state`` lists outputs
     that are module state (never differentiated, always computed with the node); ``checks``
     holds ``(check node, exception type, message)`` error flags evaluated with the node;
-    ``dirty`` the outputs overwritten in place; ``born``/``depth`` the age and length of the
+    ``dirty`` maps outputs overwritten in place to when (nodes recorded before read the old
+    value); ``serial`` orders nodes by recording; ``born``/``depth`` the age and length of the
     pending chain it ends.
     """
 
     __slots__ = (
         "op", "static", "inputs", "avals", "multi", "requires_grad", "values", "outputs",
-        "freed", "state", "checks", "dirty", "born", "depth", "__weakref__",
+        "freed", "state", "checks", "dirty", "born", "depth", "serial", "__weakref__",
     )
 
     def __init__(self, op, static, inputs, avals, multi, requires_grad):
@@ -141,6 +154,7 @@ class Node:
         self.state = ()
         self.checks = None
         self.dirty = None
+        self.serial = next(_serials)
         born = _recompiles.stats.evaluations
         depth = 0
         for value in inputs:
@@ -337,6 +351,7 @@ def _check_versions(node) -> None:
     saves_inputs, saves_outputs = _SAVES.get(node.op, (True, False))
     if saves_outputs and node.dirty:
         raise _modified_error(node, f"its output of shape {node.avals[min(node.dirty)].shape}")
+    serial = node.serial
     if not saves_inputs:
         return
     for value in node.inputs:
@@ -347,7 +362,7 @@ def _check_versions(node) -> None:
                           f"{_version_of(value.source)}, expected version {value.version})")
         elif type(value) is tuple:
             parent, index = value
-            if parent.dirty and index in parent.dirty:
+            if parent.dirty and parent.dirty.get(index, -1) > serial:
                 raise _modified_error(node, f"a tensor of shape {parent.avals[index].shape}")
 
 
@@ -473,8 +488,10 @@ class Plan:
     def leaf(self, array, aval, var) -> Arg:
         # The same array can back a Variable that wants a gradient and one that must not get
         # it (x and x.detach() share x's array): they are separate leaves of the program.
+        # Python numbers are never shared: equal numbers are often one object (small ints),
+        # and sharing them would make the program depend on which values happen to coincide.
         key = (id(array), None if var is None else id(var))
-        position = self._leaf_index.get(key)
+        position = None if isinstance(array, (int, float)) else self._leaf_index.get(key)
         if position is None:
             position = len(self.leaves)
             self._leaf_index[key] = position

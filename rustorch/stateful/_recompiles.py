@@ -183,7 +183,7 @@ def note_compile(key) -> None:
             logger.warning("rustorch compile #%d: cache miss because %s", number,
                            _describe_difference(key, closest))
     site = _user_site()
-    signature = (site, tuple((op.op, op.static) for op in key.ops))
+    signature = (site, tuple(op.op for op in key.ops))
     with _lock:
         count = _site_programs.get(signature, 0) + 1
         _site_programs[signature] = count

@@ -1045,9 +1045,11 @@ class Variable:
         items, axes = _expand_index(index, self.shape)
         if not any(_is_index_array(item) for item in items):
             spec, starts = _basic_index(items, axes, self.shape)
+            self._begin_write()
             self._write(apply(_basic_setitem, self, value, *starts, spec=spec))
             return
         spec, arrays, pending = _advanced_index(items, axes, self.shape)
+        self._begin_write()
         result = apply(_setitem, self, value, *arrays, spec=spec)
         _attach_index_checks(result, pending, "index assignment")
         self._write(result)
@@ -1067,34 +1069,11 @@ class Variable:
                 + " that requires grad is being used in an in-place operation."
             )
 
-    def _write(self, new: "Variable") -> "Variable":
-        """Make ``new`` (the recorded result of an in-place op on ``self``) the value of
-        ``self``, of its ``.data``/``detach()`` aliases and, through a view, of its base.
-
-        The old value stays what earlier nodes recorded; a backward that needs it (an op
-        that saved it) raises PyTorch's "modified by an inplace operation" error. A leaf that
-        requires grad (updated under no_grad or through ``.data``) keeps being a leaf, with
-        a pending value computed with the next program that needs it; a non-leaf written
-        without autograd keeps its gradient history (as PyTorch's version of it).
-        """
+    def _begin_write(self) -> None:
+        """Start an in-place write: refuse it where PyTorch does, then bump the version of this
+        tensor (shared with its ``detach()`` aliases) and mark the value it replaces, so that a
+        backward through a node recorded until now that saved that value raises."""
         self._check_inplace()
-        if new.shape != self.shape:
-            try:
-                target = np.broadcast_shapes(new.shape, self.shape)
-            except ValueError:
-                target = None
-            if target != self.shape:
-                raise RuntimeError(
-                    f"output with shape {list(self.shape)} doesn't match the broadcast shape "
-                    f"{list(np.broadcast_shapes(new.shape, self.shape)) if target else list(new.shape)}"
-                )
-            new = apply(jnp.broadcast_to, new, shape=self.shape)
-        if new.dtype != self.dtype:
-            if _is_inexact(new.dtype) and not _is_inexact(self.dtype):
-                raise RuntimeError(
-                    f"result type {np.dtype(new.dtype).name} can't be cast to the desired output "
-                    f"type {np.dtype(self.dtype).name}")
-            new = apply(_astype, new, dtype=self.dtype)
         if self._version is None:
             self._version = [1]
         else:
@@ -1103,21 +1082,55 @@ class Variable:
         if self._aliases is not None:
             members += [m for m in (r() for r in self._aliases) if m is not None and m is not self]
         for member in members:
-            _rebind(member, new, written=member is self,
-                    shares_version=member._version is self._version)
+            if member._version is self._version and member._node is not None and not member._pending_leaf:
+                _graph.mark_overwritten(member._node, member._index)
+
+    def _write(self, new: "Variable") -> "Variable":
+        """Make ``new`` (the recorded result of an in-place op on ``self``, recorded after
+        :meth:`_begin_write`) the value of ``self``, of its ``.data``/``detach()`` aliases and,
+        through a view, of its base.
+
+        The old value stays what earlier nodes recorded. A leaf that requires grad (updated
+        under no_grad or through ``.data``) stays a leaf, with a pending value computed by the
+        next program that needs it; a non-leaf written without autograd keeps its gradient
+        history, as in PyTorch.
+        """
+        if new.shape != self.shape:
+            try:
+                target = np.broadcast_shapes(new.shape, self.shape)
+            except ValueError:
+                target = None
+            if target != self.shape:
+                raise RuntimeError(
+                    f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+                    f"{list(target) if target else list(new.shape)}"
+                )
+            new = apply(jnp.broadcast_to, new, shape=self.shape)
+        if new.dtype != self.dtype:
+            if _is_inexact(new.dtype) and not _is_inexact(self.dtype):
+                raise RuntimeError(
+                    f"result type {np.dtype(new.dtype).name} can't be cast to the desired output "
+                    f"type {np.dtype(self.dtype).name}")
+            new = apply(_astype, new, dtype=self.dtype)
+        members = [self]
+        if self._aliases is not None:
+            members += [m for m in (r() for r in self._aliases) if m is not None and m is not self]
+        for member in members:
+            _rebind(member, new, written=member is self)
         if self._view is not None:
             base, spec, starts = self._view
+            base._begin_write()
             with _graph.no_grad() if not self.requires_grad else _graph.enable_grad():
                 base._write(apply(_basic_setitem, base, self, *starts, spec=spec))
         return self
 
     def _inplace(self, op, *inputs):
         """``self = op(self, *inputs)`` in place; returns ``self``."""
-        self._check_inplace()
+        self._begin_write()
         return self._write(apply(op, self, *inputs))
 
     def _inplace_binary(self, op, other):
-        self._check_inplace()
+        self._begin_write()
         return self._write(_binary(op, self, other))
 
     def add_(self, other, alpha=1) -> "Variable":
@@ -1178,7 +1191,7 @@ class Variable:
         """``self[indices] = values`` (or ``+=`` with ``accumulate``) for a tuple of index tensors."""
         indices = tuple(indices)
         _, arrays, pending = _advanced_index(list(indices), list(range(len(indices))), self.shape)
-        self._check_inplace()
+        self._begin_write()
         result = apply(_index_put, self, values, *arrays, accumulate=bool(accumulate))
         _attach_index_checks(result, pending, "index_put_")
         return self._write(result)
@@ -1237,11 +1250,8 @@ class Variable:
         return self
 
 
-def _rebind(member: Variable, new: Variable, written: bool, shares_version: bool) -> None:
+def _rebind(member: Variable, new: Variable, written: bool) -> None:
     """Give ``member`` (the written Variable or one of its aliases) the value of ``new``."""
-    if shares_version and member._node is not None and not member._pending_leaf:
-        node = member._node
-        node.dirty = (node.dirty or set()) | {member._index}  # earlier readers saw the old value
     if member.requires_grad and member.is_leaf:
         if new.requires_grad:
             with _graph.no_grad():
