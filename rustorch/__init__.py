@@ -107,6 +107,8 @@ from .stateful._tensor_functions import (
     zeros,
     zeros_like,
 )
+# The replay engine's diagnostics and cache.
+from .stateful import RecompileWarning, program_cache_size
 
 float32 = _np.dtype(_np.float32)
 float = float32

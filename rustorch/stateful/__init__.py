@@ -45,4 +45,6 @@ from ._module import IncompatibleKeys, Module, ModuleDict, ModuleList, Parameter
 from ._random import Generator, initial_seed, manual_seed
 from ._variable import Tensor, Variable, tensor
 from ._bridge import functional_model, load_functional
+# The replay engine's diagnostics and cache.
+from ._graph import RecompileWarning, program_cache_size
 from ._optim import SGD, Adam, AdamW, Optimizer

@@ -398,6 +398,7 @@ class ProgramCache:
 
 
 _programs = ProgramCache(PROGRAM_CACHE_SIZE)
+_stats = _recompiles.stats  # the engine counters (compiles, evaluations, explain switch)
 
 
 def clear_cache() -> None:
@@ -711,11 +712,11 @@ def _write_back(p: Plan, targets, outs, retain_graph: bool) -> None:
 
 
 def _cut(order) -> None:
-    """Let go of the inputs of nodes that will never run again: every output is known and
-    no gradient can pass through them (freed, no grad, or every gradient path freed)."""
+    """Mark freed the nodes no gradient can pass through any more (every gradient path ends
+    in a freed node), then let go of the inputs of nodes that will never run again: every
+    output is known and they are freed or need no grad. ``order`` is topological, so a chain
+    like ``running = running + loss`` is released link by link."""
     for node in order:
-        if node.values is None or any(v is None for v in node.values):
-            continue
         if node.requires_grad and not node.freed:
             alive = False
             for value in node.inputs:
@@ -726,11 +727,12 @@ def _cut(order) -> None:
                     alive = _carries_grad(parent, index) and not parent.freed
                 if alive:
                     break
-            if alive:
-                continue
-            node.freed = True
-        node.inputs = ()
-        node.checks = None
+            if not alive:
+                node.freed = True
+        if (node.freed or not node.requires_grad) and node.values is not None and all(
+                v is not None for v in node.values):
+            node.inputs = ()
+            node.checks = None
 
 
 # ------------------------------------------------------------------------------ evaluate

@@ -5,10 +5,10 @@ calls :func:`note_compile` with the new :class:`~rustorch.stateful._graph.Progra
 
 * logs, with :func:`explain_recompiles` on, which part of the key differs from the closest
   earlier key (an op, its static arguments, a leaf's shape, dtype or weak type, the outputs);
-* warns once, with a :class:`RecompileWarning` naming the user's line, when the same line has
-  compiled :data:`WARN_AFTER` programs of the same op sequence (only shapes, dtypes or static
-  values changed: the sign of a value that should be an input, or of a shape that changes
-  every step).
+* warns once, with a :class:`RecompileWarning` naming the user's line, when the same code
+  site (that line and its caller) has compiled :data:`WARN_AFTER` programs of the same ops
+  and static arguments: only input shapes or dtypes changed, the sign of a batch shape that
+  changes at every call.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import warnings
 logger = logging.getLogger("rustorch")
 
 WARN_AFTER = 8
-"""Programs of one op sequence compiled from one line of user code before a RecompileWarning."""
+"""Programs of the same ops compiled from one code site before a RecompileWarning."""
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -159,13 +159,16 @@ def _distance(old, new):
 
 
 def _user_site():
-    """(filename, line) of the innermost frame outside the rustorch package."""
+    """The code site of an evaluation: ``(filename, line)`` of the innermost frame outside the
+    rustorch package, and of its caller (a helper called from many places is many sites)."""
     frame = sys._getframe(1)
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         frame = frame.f_back
     if frame is None:
-        return ("<unknown>", 0)
-    return (frame.f_code.co_filename, frame.f_lineno)
+        return ("<unknown>", 0), None
+    caller = frame.f_back
+    return ((frame.f_code.co_filename, frame.f_lineno),
+            None if caller is None else (caller.f_code.co_filename, caller.f_lineno))
 
 
 def note_compile(key) -> None:
@@ -182,8 +185,8 @@ def note_compile(key) -> None:
             closest = min(recent, key=lambda old: _distance(old, key))
             logger.warning("rustorch compile #%d: cache miss because %s", number,
                            _describe_difference(key, closest))
-    site = _user_site()
-    signature = (site, tuple(op.op for op in key.ops))
+    site, caller = _user_site()
+    signature = (site, caller, tuple((op.op, op.static) for op in key.ops))
     with _lock:
         count = _site_programs.get(signature, 0) + 1
         _site_programs[signature] = count
@@ -194,7 +197,7 @@ def note_compile(key) -> None:
         warnings.warn_explicit(
             RecompileWarning(
                 f"rustorch: {count} programs of the same ops were compiled from {site[0]}:{site[1]}; "
-                "a shape or a static value changes at every call there. Run with "
+                "an input shape or dtype changes at every call there. Run with "
                 "rustorch.explain_recompiles() to see which one."
             ),
             RecompileWarning, site[0], site[1],

@@ -522,7 +522,7 @@ class Variable:
         self._is_param = False
         self._version = None       # None (version 0) or a one-item list shared with detach() aliases
         self._aliases = None       # None or a list of weak references shared by .data/detach() aliases
-        self._view = None          # (base, spec, starts) for a basic-indexing view that writes through
+        self._view = None          # (weakref to base, spec, starts): a basic-indexing view that writes through
         self._pending_leaf = False  # a leaf whose in-place update (under no_grad) is not computed yet
 
     def _init_pending(self, node, index, aval, requires_grad):
@@ -595,8 +595,11 @@ class Variable:
             raise RuntimeError(
                 f"cannot assign a value of shape {tuple(array.shape)} to a tensor of shape {self.shape}"
             )
-        if bump_version and self._version is not None:
-            self._version[0] += 1
+        if bump_version:
+            if self._version is None:
+                self._version = [1]
+            else:
+                self._version[0] += 1
         members = [self] if self._aliases is None else [m for m in (r() for r in self._aliases) if m is not None]
         for member in members:
             if member is not self and member.requires_grad and member._node is not None and not member._pending_leaf:
@@ -1032,7 +1035,9 @@ class Variable:
         if not any(_is_index_array(item) for item in items):
             spec, starts = _basic_index(items, axes, self.shape)
             result = apply(_basic_getitem, self, *starts, spec=spec)
-            result._view = (self, spec, starts)
+            # A weak reference: a view must not keep its base (and the base's value as a
+            # program output) alive; a write through a view of a dropped base is unobservable.
+            result._view = (weakref.ref(self), spec, starts)
             return result
         spec, arrays, pending = _advanced_index(items, axes, self.shape)
         result = apply(_getitem, self, *arrays, spec=spec)
@@ -1061,8 +1066,8 @@ class Variable:
         if not _graph.is_grad_enabled():
             return
         base, view = self, False
-        while base._view is not None:
-            base, view = base._view[0], True
+        while base._view is not None and base._view[0]() is not None:
+            base, view = base._view[0](), True
         if base.requires_grad and base.is_leaf:
             raise RuntimeError(
                 ("a view of a leaf Variable" if view else "a leaf Variable")
@@ -1117,8 +1122,9 @@ class Variable:
             members += [m for m in (r() for r in self._aliases) if m is not None and m is not self]
         for member in members:
             _rebind(member, new, written=member is self)
-        if self._view is not None:
-            base, spec, starts = self._view
+        base = self._view[0]() if self._view is not None else None
+        if base is not None:
+            _, spec, starts = self._view
             base._begin_write()
             with _graph.no_grad() if not self.requires_grad else _graph.enable_grad():
                 base._write(apply(_basic_setitem, base, self, *starts, spec=spec))
@@ -1279,14 +1285,24 @@ def _float_operand(value):
     return value
 
 
+def _int_operand(value):
+    if isinstance(value, Variable) and np.dtype(value.dtype) == np.bool_:
+        return apply(_astype, value, dtype=_canonical_dtype(np.int64))
+    return value
+
+
 def _binary(op, a, b):
     """``op(a, b)`` with PyTorch's promotion for Python numbers: they are weakly typed (a
-    float32 tensor times 0.5 stays float32), and an integer or bool tensor with a Python
-    float computes in float32."""
+    float32 tensor times 0.5 stays float32), an integer or bool tensor with a Python float
+    computes in float32, and a bool tensor with a Python int in the default integer type."""
     if isinstance(b, float):
         a = _float_operand(a)
     elif isinstance(a, float):
         b = _float_operand(b)
+    elif isinstance(b, int) and not isinstance(b, bool):
+        a = _int_operand(a)
+    elif isinstance(a, int) and not isinstance(a, bool):
+        b = _int_operand(b)
     return apply(op, a, b)
 
 

@@ -100,8 +100,10 @@ def test_gan_detached_fake_then_generator_backward(rng):
 
 
 def test_two_forward_passes_alive_through_batchnorm(rng):
-    rt, th = _pair(lambda: nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)),
-                   lambda: torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2)))
+    # BatchNorm first: a bias just before a BatchNorm has a float32-noise gradient.
+    rt, th = _pair(lambda: nn.Sequential(nn.BatchNorm1d(3), nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)),
+                   lambda: torch.nn.Sequential(torch.nn.BatchNorm1d(3), torch.nn.Linear(3, 4), torch.nn.Tanh(),
+                                               torch.nn.Linear(4, 2)))
     x1 = rng.standard_normal((5, 3), dtype=np.float32)
     x2 = rng.standard_normal((5, 3), dtype=np.float32)
     for model, T in ((rt, rustorch), (th, torch)):
