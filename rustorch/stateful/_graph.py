@@ -302,9 +302,11 @@ def attach_check(var, check_var, exception: type, message: str) -> None:
 _SAVES: dict = {}
 
 
-def register_saved(op, *, inputs: bool, outputs: bool) -> None:
+def register_saved(op, *, inputs, outputs: bool) -> None:
     """Declare which values ``op``'s backward reads, as PyTorch's autograd saves them (default:
-    its inputs). Overwriting a saved value in place before ``backward()`` raises."""
+    all its inputs): ``inputs`` is True, False or the positions of the saved inputs;
+    ``outputs`` whether it reads its outputs. Overwriting a saved value in place before
+    ``backward()`` raises."""
     _SAVES[op] = (inputs, outputs)
 
 
@@ -354,7 +356,9 @@ def _check_versions(node) -> None:
     serial = node.serial
     if not saves_inputs:
         return
-    for value in node.inputs:
+    for position, value in enumerate(node.inputs):
+        if saves_inputs is not True and position not in saves_inputs:
+            continue
         if isinstance(value, Leaf):
             if value.source is not None and _version_of(value.source) != value.version:
                 raise _modified_error(

@@ -219,6 +219,8 @@ def _batch_norm_stateless(x, weight, bias, *, eps, channels_last=False):
 
 for _op in (_batch_norm_train, _batch_norm_eval, _batch_norm_stateless):
     _channels_last.register_on_activation(_op, functools.partial(_op, channels_last=True))
+# Backward reads the input and the weight, not the running statistics the op replaces.
+_graph.register_saved(_batch_norm_train, inputs=(0, 1), outputs=False)
 
 
 class _BatchNorm(Module):
