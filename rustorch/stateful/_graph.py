@@ -462,9 +462,19 @@ class BackwardTwiceError(RuntimeError):
     "Trying to backward through the graph a second time")."""
 
 
+_inexact_dtypes: dict = {}
+
+
+def _inexact(dtype) -> bool:
+    """Whether gradients flow through values of ``dtype`` (cached: jnp.issubdtype is slow)."""
+    known = _inexact_dtypes.get(dtype)
+    if known is None:
+        known = _inexact_dtypes[dtype] = bool(jnp.issubdtype(dtype, jnp.inexact))
+    return known
+
+
 def _carries_grad(node, index) -> bool:
-    return (node.requires_grad and index not in node.state
-            and jnp.issubdtype(node.avals[index].dtype, jnp.inexact))
+    return node.requires_grad and index not in node.state and _inexact(node.avals[index].dtype)
 
 
 def _cached(node, index) -> bool:
@@ -501,8 +511,7 @@ class Plan:
             position = len(self.leaves)
             self._leaf_index[key] = position
             self.leaves.append(array)
-            weak = aval.weak_type or bool(getattr(array, "weak_type", False))
-            self.leaf_specs.append(LeafSpec(aval.shape, aval.dtype, weak))
+            self.leaf_specs.append(LeafSpec(aval.shape, aval.dtype, aval.weak_type))
             self.leaf_vars.append(var)
         return Arg(LEAF, position, 0, None, False)
 
@@ -576,16 +585,16 @@ def plan(targets, grad_root=None) -> Plan | None:
         p.order.append(node)
         p.ops.append(OpSpec(node.op, node.static, tuple(args), node.multi))
 
+    # Outputs: what was asked for, every value a live Variable still lacks, and state.
     wanted = {(id(v._node), v._index) for v in targets if v._value is None and v._node is not None}
     for n, node in enumerate(p.order):
         for i, ref in enumerate(node.outputs):
-            if _cached(node, i):
-                if (id(node), i) not in wanted:
-                    continue
-            var = ref() if ref is not None else None
-            if ((var is not None and var._value is None) or (id(node), i) in wanted
-                    or (i in node.state and not _cached(node, i))):
+            if (id(node), i) in wanted:
                 p.outputs.append((n, i))
+            elif not _cached(node, i):
+                var = ref() if ref is not None else None
+                if (var is not None and var._value is None) or i in node.state:
+                    p.outputs.append((n, i))
         if node.checks:
             for check_node, index, exception, message in node.checks:
                 p.checks.append((len(p.outputs), exception, message))
@@ -600,7 +609,7 @@ def key_of(p: Plan, with_cotangent: bool) -> ProgramKey:
     if p.need_grad:
         diff_leaves = tuple(
             i for i, var in enumerate(p.leaf_vars)
-            if var is not None and jnp.issubdtype(p.leaf_specs[i].dtype, jnp.inexact)
+            if var is not None and _inexact(p.leaf_specs[i].dtype)
         )
     return ProgramKey(tuple(p.ops), tuple(p.leaf_specs), tuple(p.outputs), p.root, diff_leaves,
                       with_cotangent, _channels_last.enabled())
@@ -680,6 +689,15 @@ def _program(key: ProgramKey):
     return program
 
 
+def run(program, key: ProgramKey, p: Plan, cotangent=None):
+    """Run a compiled program on the plan's leaves: ``(outputs, leaf gradients)``."""
+    if key.grad_root is None:
+        return program(tuple(p.leaves)), ()
+    if key.with_cotangent:
+        return program(tuple(p.leaves), cotangent)
+    return program(tuple(p.leaves))
+
+
 # ---------------------------------------------------------------------------- write back
 
 def settle(var, value) -> None:
@@ -754,13 +772,7 @@ def evaluate(targets, grad_root=None, cotangent=None, retain_graph=False):
     if p is None:
         return []
     key = key_of(p, cotangent is not None)
-    program = _program(key)
-    if key.grad_root is None:
-        outs, grad_arrays = program(tuple(p.leaves)), ()
-    elif cotangent is not None:
-        outs, grad_arrays = program(tuple(p.leaves), cotangent)
-    else:
-        outs, grad_arrays = program(tuple(p.leaves))
+    outs, grad_arrays = run(_program(key), key, p, cotangent)
     _write_back(p, targets, outs, retain_graph)
     grads: dict = {}  # id(Variable) -> (Variable, gradient)
     for position, grad in zip(key.diff_leaves, grad_arrays):

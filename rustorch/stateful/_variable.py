@@ -53,10 +53,18 @@ def _to_array(data, dtype=None):
     return lax.convert_element_type(host, target)
 
 
+_inexact_cache: dict = {}
+
+
 def _is_inexact(dtype) -> bool:
-    if jax.dtypes.issubdtype(dtype, jax.dtypes.extended):
-        return False  # PRNG keys and other extended dtypes are never differentiated
-    return np.dtype(dtype).kind in _INEXACT_KINDS or np.dtype(dtype) == jnp.bfloat16
+    known = _inexact_cache.get(dtype)
+    if known is None:
+        if jax.dtypes.issubdtype(dtype, jax.dtypes.extended):
+            known = False  # PRNG keys and other extended dtypes are never differentiated
+        else:
+            known = np.dtype(dtype).kind in _INEXACT_KINDS or np.dtype(dtype) == jnp.bfloat16
+        _inexact_cache[dtype] = known
+    return known
 
 
 def _as_input(value):
