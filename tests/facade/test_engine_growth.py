@@ -8,6 +8,7 @@ import numpy as np
 import rustorch
 from rustorch import nn
 from rustorch.stateful import _graph
+from tests.facade.engine_utils import backend_compiles
 from tests.torch_compare import assert_close
 
 
@@ -37,6 +38,9 @@ def test_running_loss_sum_holds_flat_memory(rng):
         expected += loss.item()
         if step % 10 == 9:
             counts.append(_live_arrays())
+        if step == 39:
+            compiles = backend_compiles()
+    assert backend_compiles() == compiles  # the periodic evaluation of the sum is one program
     assert running.requires_grad  # as in torch: the sum of losses keeps (freed) history
     assert_close(running.item(), expected, rtol=1e-5)
     settled = counts[2:]
