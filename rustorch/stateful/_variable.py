@@ -476,6 +476,34 @@ def _advanced_index(items, axes, shape):
     return tuple(spec), arrays, pending
 
 
+def _base_ref(base):
+    """How a view refers to its base: weakly when the base is an ordinary tensor (a view must
+    not keep it, and its value as a program output, alive; a write to a dropped base is
+    unobservable), strongly when the base is itself a view (``x.view(-1)[0:2].zero_()``
+    writes through a temporary view)."""
+    if base._view is not None:
+        return lambda: base
+    return weakref.ref(base)
+
+
+def _reshape_view(base, result):
+    """Mark ``result`` (a reshape of ``base``) as a view: in-place writes reach ``base``."""
+    shape = base.shape
+    result._view = (_base_ref(base), lambda b, v: apply(jnp.reshape, v, shape=shape))
+    return result
+
+
+def _permute_view(base, result, axes):
+    inverse = tuple(int(i) for i in np.argsort(axes))
+    result._view = (_base_ref(base), lambda b, v: apply(jnp.transpose, v, axes=inverse))
+    return result
+
+
+def _window_view(base, result, spec, starts):
+    result._view = (_base_ref(base), lambda b, v: apply(_basic_setitem, b, v, *starts, spec=spec))
+    return result
+
+
 def _attach_index_checks(result, pending, what):
     for array, size, axis in pending:
         with _graph.no_grad():
@@ -530,7 +558,7 @@ class Variable:
         self._is_param = False
         self._version = None       # None (version 0) or a one-item list shared with detach() aliases
         self._aliases = None       # None or a list of weak references shared by .data/detach() aliases
-        self._view = None          # (weakref to base, spec, starts): a basic-indexing view that writes through
+        self._view = None          # (base reference, write_back(base, view) -> new base) of a view
         self._pending_leaf = False  # a leaf whose in-place update (under no_grad) is not computed yet
 
     def _init_pending(self, node, index, aval, requires_grad):
@@ -976,7 +1004,7 @@ class Variable:
         known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
         if (-1 not in shape and known != self.numel()) or (-1 in shape and (known == 0 or self.numel() % known)):
             raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {self.numel()}")
-        return apply(jnp.reshape, self, shape=tuple(int(s) for s in shape))
+        return _reshape_view(self, apply(jnp.reshape, self, shape=tuple(int(s) for s in shape)))
 
     view = reshape
 
@@ -991,19 +1019,19 @@ class Variable:
         end = _normalize_dim(end_dim, self.ndim, "end_dim")
         if start > end:
             raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
-        return apply(_flatten, self, start_dim=start, end_dim=end)
+        return _reshape_view(self, apply(_flatten, self, start_dim=start, end_dim=end))
 
     def permute(self, *dims):
         dims = tuple(_normalize_dim(d, self.ndim) for d in _dims_from_args(dims))
         if sorted(dims) != list(range(self.ndim)):
             raise RuntimeError(f"permute(): dims {dims} are not a permutation of {self.ndim} dims")
-        return apply(jnp.transpose, self, axes=dims)
+        return _permute_view(self, apply(jnp.transpose, self, axes=dims), dims)
 
     def transpose(self, dim0, dim1):
         axes = list(range(self.ndim))
         a, b = _normalize_dim(dim0, self.ndim), _normalize_dim(dim1, self.ndim)
         axes[a], axes[b] = axes[b], axes[a]
-        return apply(jnp.transpose, self, axes=tuple(axes))
+        return _permute_view(self, apply(jnp.transpose, self, axes=tuple(axes)), axes)
 
     def t(self):
         if self.ndim > 2:
@@ -1012,22 +1040,27 @@ class Variable:
 
     @property
     def T(self):
-        return apply(jnp.transpose, self, axes=tuple(reversed(range(self.ndim))))
+        axes = tuple(reversed(range(self.ndim)))
+        return _permute_view(self, apply(jnp.transpose, self, axes=axes), axes)
 
     def squeeze(self, dim=None):
         if dim is None:
-            return apply(jnp.squeeze, self, axis=None)
+            return _reshape_view(self, apply(jnp.squeeze, self, axis=None))
         d = _normalize_dim(dim, self.ndim)
-        return self if self.shape[d] != 1 else apply(jnp.squeeze, self, axis=d)
+        return self if self.shape[d] != 1 else _reshape_view(self, apply(jnp.squeeze, self, axis=d))
 
     def unsqueeze(self, dim):
-        return apply(jnp.expand_dims, self, axis=_normalize_dim(dim, self.ndim + 1))
+        return _reshape_view(self, apply(jnp.expand_dims, self, axis=_normalize_dim(dim, self.ndim + 1)))
 
     def expand(self, *sizes):
         sizes = _dims_from_args(sizes)
         offset = len(sizes) - self.ndim
         target = tuple(self.shape[i - offset] if s == -1 else s for i, s in enumerate(sizes))
-        return apply(jnp.broadcast_to, self, shape=target)
+        result = apply(jnp.broadcast_to, self, shape=target)
+        if int(np.prod(target, dtype=np.int64)) == self.numel():
+            return _reshape_view(self, result)
+        result._view = (_base_ref(self), None)  # elements share memory: not writable
+        return result
 
     def contiguous(self):
         return self
@@ -1043,10 +1076,7 @@ class Variable:
         if not any(_is_index_array(item) for item in items):
             spec, starts = _basic_index(items, axes, self.shape)
             result = apply(_basic_getitem, self, *starts, spec=spec)
-            # A weak reference: a view must not keep its base (and the base's value as a
-            # program output) alive; a write through a view of a dropped base is unobservable.
-            result._view = (weakref.ref(self), spec, starts)
-            return result
+            return _window_view(self, result, spec, starts)
         spec, arrays, pending = _advanced_index(items, axes, self.shape)
         result = apply(_getitem, self, *arrays, spec=spec)
         _attach_index_checks(result, pending, "index")
@@ -1058,8 +1088,15 @@ class Variable:
         items, axes = _expand_index(index, self.shape)
         if not any(_is_index_array(item) for item in items):
             spec, starts = _basic_index(items, axes, self.shape)
+            # Writing known values into a known tensor (filling a tensor element by element)
+            # runs at once: one small cached program per write instead of a chain to compile.
+            eager = self._value is not None and not self.requires_grad and self._aliases is None and (
+                isinstance(value, (int, float)) or (isinstance(value, Variable) and value._value is not None
+                                                    and not value.requires_grad))
             self._begin_write()
             self._write(apply(_basic_setitem, self, value, *starts, spec=spec))
+            if eager:
+                self._concrete()
             return
         spec, arrays, pending = _advanced_index(items, axes, self.shape)
         self._begin_write()
@@ -1087,6 +1124,10 @@ class Variable:
         tensor (shared with its ``detach()`` aliases) and mark the value it replaces, so that a
         backward through a node recorded until now that saved that value raises."""
         self._check_inplace()
+        if self._view is not None and self._view[1] is None:
+            raise RuntimeError(
+                "unsupported operation: more than one element of the written-to tensor refers to a "
+                "single memory location. Please clone() the tensor before performing the operation.")
         if self._version is None:
             self._version = [1]
         else:
@@ -1132,10 +1173,9 @@ class Variable:
             _rebind(member, new, written=member is self)
         base = self._view[0]() if self._view is not None else None
         if base is not None:
-            _, spec, starts = self._view
             base._begin_write()
             with _graph.no_grad() if not self.requires_grad else _graph.enable_grad():
-                base._write(apply(_basic_setitem, base, self, *starts, spec=spec))
+                base._write(self._view[1](base, self))
         return self
 
     def _inplace(self, op, *inputs):

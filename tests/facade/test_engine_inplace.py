@@ -182,3 +182,23 @@ def test_inplace_shape_and_dtype_errors():
         i.mul_(1.5)
     i.add_(3)
     assert i.tolist() == [4, 5]
+
+
+def test_views_write_through_to_their_base(rng):
+    data = rng.standard_normal((3, 4), dtype=np.float32)
+    outs = []
+    for T in (rustorch, torch):
+        leaf = T.tensor(data, requires_grad=True)
+        x = leaf * 1.0
+        x.view(-1)[0:2].zero_()
+        x.t().mul_(2.0)
+        x.unsqueeze(0)[0, 1].fill_(5.0)
+        x.transpose(0, 1)[3] += 1.0
+        x.flatten()[-1] = -7.0
+        (x * T.tensor(data)).sum().backward()
+        outs.append((np.asarray(x.detach()), np.asarray(leaf.grad)))
+    assert_close(outs[0][0], outs[1][0])
+    assert_close(outs[0][1], outs[1][1])
+    for T in (rustorch, torch):
+        with pytest.raises(RuntimeError, match="single memory location"):
+            T.zeros(1, 3).expand(4, 3).add_(1.0)
