@@ -126,3 +126,23 @@ bool = _np.dtype(_np.bool_)
 __version__ = "0.1.0"
 
 _enable_by_default()
+
+# --- sequence models: embedding, normalisation, recurrent layers, attention, Transformers ---
+from .stateful import (  # noqa: E402
+    GRU,
+    LSTM,
+    RNN,
+    Embedding,
+    GroupNorm,
+    GRUCell,
+    LayerNorm,
+    LSTMCell,
+    MultiheadAttention,
+    RMSNorm,
+    RNNCell,
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)

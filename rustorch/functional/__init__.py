@@ -53,3 +53,9 @@ from ._init import (
 )
 from ._optimizer import Optimizer, with_hyperparams
 from ._sgd import SGDHyperparams, SGDState, sgd
+
+# --- sequence models: embedding, normalisation, recurrent layers, attention ---
+from ._attention import multi_head_attention_forward, scaled_dot_product_attention
+from ._embedding import embedding, embedding_renorm
+from ._normalization import group_norm, layer_norm, rms_norm
+from ._rnn import RNNWeights, gru_cell, lstm_cell, rnn, rnn_relu_cell, rnn_tanh_cell
