@@ -123,6 +123,18 @@ long = int64
 uint8 = _np.dtype(_np.uint8)
 bool = _np.dtype(_np.bool_)
 
+# --- torch.* tensor functions, devices, backends (surface block) ---
+from .stateful._tensor_functions import *  # noqa: E402,F401,F403  (names listed in its __all__)
+from . import accelerator, backends, cuda  # noqa: E402
+from ._device import device  # noqa: E402
+
+bfloat16 = _np.dtype(__import__("jax.numpy", fromlist=["bfloat16"]).bfloat16)
+complex64 = cfloat = _np.dtype(_np.complex64)
+complex128 = cdouble = _np.dtype(_np.complex128)
+short = int16
+dtype = _np.dtype
+# --- end surface block ---
+
 __version__ = "0.1.0"
 
 _enable_by_default()
