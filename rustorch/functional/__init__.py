@@ -53,3 +53,10 @@ from ._init import (
 )
 from ._optimizer import Optimizer, with_hyperparams
 from ._sgd import SGDHyperparams, SGDState, sgd
+from ._adadelta import AdadeltaHyperparams, AdadeltaState, adadelta
+from ._adagrad import AdagradHyperparams, AdagradState, adagrad
+from ._adamax import AdamaxHyperparams, AdamaxState, adamax
+from ._nadam import NAdamHyperparams, NAdamState, nadam
+from ._radam import RAdamHyperparams, RAdamState, radam
+from ._rmsprop import RMSpropHyperparams, RMSpropState, rmsprop
+

@@ -46,3 +46,4 @@ from ._random import Generator, initial_seed, manual_seed
 from ._variable import Tensor, Variable, tensor
 from ._bridge import functional_model, load_functional
 from ._optim import SGD, Adam, AdamW, Optimizer
+from ._optim import Adadelta, Adagrad, Adamax, NAdam, RAdam, RMSprop
