@@ -108,6 +108,9 @@ from .stateful._tensor_functions import (
     zeros_like,
 )
 
+# --- optimizers beyond Adam/AdamW/SGD ---
+from .stateful import Adadelta, Adagrad, Adamax, NAdam, RAdam, RMSprop
+
 float32 = _np.dtype(_np.float32)
 float = float32
 float64 = _np.dtype(_np.float64)

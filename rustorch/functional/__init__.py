@@ -59,3 +59,10 @@ from ._attention import multi_head_attention_forward, scaled_dot_product_attenti
 from ._embedding import embedding, embedding_renorm
 from ._normalization import group_norm, layer_norm, rms_norm
 from ._rnn import RNNWeights, gru_cell, lstm_cell, rnn, rnn_relu_cell, rnn_tanh_cell
+from ._adadelta import AdadeltaHyperparams, AdadeltaState, adadelta
+from ._adagrad import AdagradHyperparams, AdagradState, adagrad
+from ._adamax import AdamaxHyperparams, AdamaxState, adamax
+from ._nadam import NAdamHyperparams, NAdamState, nadam
+from ._radam import RAdamHyperparams, RAdamState, radam
+from ._rmsprop import RMSpropHyperparams, RMSpropState, rmsprop
+

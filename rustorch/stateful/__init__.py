@@ -70,3 +70,4 @@ from ._transformer import (
     TransformerEncoder,
     TransformerEncoderLayer,
 )
+from ._optim import Adadelta, Adagrad, Adamax, NAdam, RAdam, RMSprop
