@@ -22,7 +22,15 @@ from ._activations import (
     softplus,
     tanh,
 )
-from ._conv import conv2d, conv2d_channels_last
+from ._conv import (
+    conv1d,
+    conv2d,
+    conv2d_channels_last,
+    conv3d,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+)
 from ._linear import linear
 from ._pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d, max_pool2d_channels_last
 from ._shape import flatten

@@ -151,20 +151,62 @@ def _conv_cpu_bwd(stride, pads, dilation, residuals, dy):
 _conv_cpu.defvjp(_conv_cpu_fwd, _conv_cpu_bwd)
 
 
+def _grouped_forward(x, weight, stride, pads, dilation, groups):
+    """A grouped convolution (NHWC input, OIHW weight) on CPU, by autodiff-friendly pieces.
+
+    XLA's CPU grouped convolution is slow, above all its weight gradient (measured on a 2-core
+    CPU: [16, 128, 16, 16] with 32 groups, forward and backward 15.6 s against PyTorch's
+    0.28 s). Two lowerings replace it:
+
+    * depthwise (one input channel per group): the output is a sum over the kernel taps of
+      the tap's shifted input view times the tap's per-channel weight, elementwise passes that
+      XLA fuses ([32, 144, 16, 16]: forward 11 ms against XLA's 126-174 ms);
+    * otherwise: im2col columns per group, ``[groups, N*OH*OW, kh*kw*C_in/groups]``, times the
+      per-group weights as one batched GEMM (forward and backward 157 ms against 15.6 s).
+    """
+    kernel = weight.shape[2:]
+    out_channels, in_per_group = weight.shape[0], weight.shape[1]
+    x_padded = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+    out_size = _output_size(x_padded, kernel, stride, dilation)
+    taps = _taps(x_padded, kernel, stride, dilation, out_size)
+    batch = x.shape[0]
+    if in_per_group == 1:
+        multiplier = out_channels // groups
+        # out[..., c * multiplier + m] = sum_t tap_t[..., c] * weight[c * multiplier + m, 0, t]
+        per_tap = weight.reshape(out_channels, -1).T
+        out = None
+        for tap, w in zip(taps, per_tap):
+            if multiplier > 1:
+                tap = jnp.repeat(tap, multiplier, axis=-1)
+            term = tap * w
+            out = term if out is None else out + term
+        return out
+    out_per_group = out_channels // groups
+    rows = batch * out_size[0] * out_size[1]
+    columns = jnp.stack(taps, axis=-2).reshape(rows, len(taps), groups, in_per_group)
+    columns = jnp.transpose(columns, (2, 0, 1, 3)).reshape(groups, rows, len(taps) * in_per_group)
+    # weight[g * og + o, c, i, j] -> [g, (i, j, c), o], matching the columns' (tap, channel) order.
+    w = weight.reshape(groups, out_per_group, in_per_group, len(taps))
+    w = jnp.transpose(w, (0, 3, 2, 1)).reshape(groups, len(taps) * in_per_group, out_per_group)
+    out = lax.dot_general(columns, w, (((2,), (1,)), ((0,), (0,))))
+    return jnp.transpose(out, (1, 0, 2)).reshape(batch, *out_size, out_channels)
+
+
 def use_cpu_lowering(groups: int) -> bool:
-    """Whether :func:`conv_cpu_nchw` applies: CPU backend, ungrouped convolution."""
-    return groups == 1 and jax.default_backend() == "cpu"
+    """Whether :func:`conv_cpu_nchw` applies: the CPU backend (``groups`` selects the lowering
+    inside it)."""
+    return jax.default_backend() == "cpu"
 
 
-def conv_cpu_nhwc(x, weight, stride, pads, dilation):
+def conv_cpu_nhwc(x, weight, stride, pads, dilation, groups=1):
     """The CPU lowering on a channels-last input: NHWC input, OIHW weight, NHWC output."""
-    return _conv_cpu(
-        x, jnp.transpose(weight, (2, 3, 1, 0)),
-        tuple(stride), tuple(tuple(p) for p in pads), tuple(dilation),
-    )
+    stride, pads, dilation = tuple(stride), tuple(tuple(p) for p in pads), tuple(dilation)
+    if groups != 1:
+        return _grouped_forward(x, weight, stride, pads, dilation, groups)
+    return _conv_cpu(x, jnp.transpose(weight, (2, 3, 1, 0)), stride, pads, dilation)
 
 
-def conv_cpu_nchw(x, weight, stride, pads, dilation):
+def conv_cpu_nchw(x, weight, stride, pads, dilation, groups=1):
     """The CPU lowering on PyTorch's layouts: NCHW input, OIHW weight, NCHW output."""
-    out = conv_cpu_nhwc(jnp.transpose(x, (0, 2, 3, 1)), weight, stride, pads, dilation)
+    out = conv_cpu_nhwc(jnp.transpose(x, (0, 2, 3, 1)), weight, stride, pads, dilation, groups)
     return jnp.transpose(out, (0, 3, 1, 2))
