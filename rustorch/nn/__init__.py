@@ -34,3 +34,7 @@ from ..stateful import (
     Unflatten,
 )
 from . import functional
+# Data parallelism over devices and processes (rustorch.distributed)
+from . import parallel
+from .parallel import DataParallel
+from ..stateful._sync_batchnorm import SyncBatchNorm
