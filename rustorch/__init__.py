@@ -23,6 +23,7 @@ from .utils.data import DataLoader, Dataset, TensorDataset, random_split
 
 from ._compilation_cache import _enable_by_default, enable_compilation_cache
 from . import datasets, functional, nn, optim, serialization, utils
+from . import distributed
 from .nn import functional as _nn_functional
 from .stateful import (
     ELU,

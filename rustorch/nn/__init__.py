@@ -57,3 +57,7 @@ from ..stateful import (
     TransformerEncoderLayer,
 )
 from . import utils
+# Data parallelism over devices and processes (rustorch.distributed)
+from . import parallel
+from .parallel import DataParallel
+from ..stateful._sync_batchnorm import SyncBatchNorm
