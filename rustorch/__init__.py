@@ -139,6 +139,9 @@ short = int16
 dtype = _np.dtype
 # --- end surface block ---
 
+from . import multiprocessing, onnx  # noqa: E402
+from .nn import modules as _nn_modules  # noqa: E402,F401  (PyTorch's layer paths: nn.modules.rnn.LSTM)
+
 __version__ = "0.1.0"
 
 _enable_by_default()
