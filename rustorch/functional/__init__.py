@@ -53,3 +53,18 @@ from ._init import (
 )
 from ._optimizer import Optimizer, with_hyperparams
 from ._sgd import SGDHyperparams, SGDState, sgd
+
+# --- more losses, distances, one_hot (surface block) ---
+from ._losses import (
+    binary_cross_entropy,
+    cosine_embedding_loss,
+    cosine_similarity,
+    huber_loss,
+    kl_div,
+    margin_ranking_loss,
+    normalize,
+    one_hot,
+    pairwise_distance,
+    smooth_l1_loss,
+    triplet_margin_loss,
+)

@@ -34,3 +34,15 @@ from ..stateful import (
     Unflatten,
 )
 from . import functional
+
+# --- more losses, init, utils (surface block) ---
+from ..stateful import (
+    BCELoss,
+    CosineEmbeddingLoss,
+    HuberLoss,
+    KLDivLoss,
+    MarginRankingLoss,
+    SmoothL1Loss,
+    TripletMarginLoss,
+)
+from . import init, utils
