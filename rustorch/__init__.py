@@ -131,6 +131,15 @@ bool = _np.dtype(_np.bool_)
 from .stateful._tensor_functions import *  # noqa: E402,F401,F403  (names listed in its __all__)
 from . import accelerator, backends, cuda  # noqa: E402
 from ._device import device  # noqa: E402
+from .stateful import (  # noqa: E402
+    BCELoss,
+    CosineEmbeddingLoss,
+    HuberLoss,
+    KLDivLoss,
+    MarginRankingLoss,
+    SmoothL1Loss,
+    TripletMarginLoss,
+)
 
 bfloat16 = _np.dtype(__import__("jax.numpy", fromlist=["bfloat16"]).bfloat16)
 complex64 = cfloat = _np.dtype(_np.complex64)

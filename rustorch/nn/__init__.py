@@ -61,3 +61,14 @@ from . import utils
 from . import parallel
 from .parallel import DataParallel
 from ..stateful._sync_batchnorm import SyncBatchNorm
+# --- more losses, init, utils (surface block) ---
+from ..stateful import (
+    BCELoss,
+    CosineEmbeddingLoss,
+    HuberLoss,
+    KLDivLoss,
+    MarginRankingLoss,
+    SmoothL1Loss,
+    TripletMarginLoss,
+)
+from . import init, utils
