@@ -310,8 +310,8 @@ def hyperparams_type(type_name: str, table: Sequence[Hyper], doc: str) -> type:
                 out.update(_hyper_fields(op, spec, value))
         return cls(**out)
 
-    def set(self, op: str = "with_hyperparams", **changes):
-        unknown = set(changes) - set(names)
+    def replace(self, op: str = "with_hyperparams", **changes):
+        unknown = {*changes} - {*names}
         if unknown:
             raise TypeError(
                 f"{op}: unknown {type_name.removesuffix('Hyperparams')} hyperparameter(s) "
@@ -325,7 +325,7 @@ def hyperparams_type(type_name: str, table: Sequence[Hyper], doc: str) -> type:
 
     return type(type_name, (base,), {
         "__slots__": (), "__doc__": doc, "names": names,
-        "create": classmethod(create), "set": set,
+        "create": classmethod(create), "set": replace,
     })
 
 
