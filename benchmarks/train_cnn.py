@@ -1,4 +1,4 @@
-"""Training throughput of the plan's CNN: rustorch facade vs rustorch functional (jit) vs PyTorch.
+"""Training throughput of the MNIST CNN: rustorch facade vs rustorch functional (jit) vs PyTorch.
 
     python benchmarks/train_cnn.py                      # batch 64 and 256, 3 rounds x 20 steps
     python benchmarks/train_cnn.py --batch-sizes 64 --rounds 5 --steps 30

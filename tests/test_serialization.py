@@ -237,8 +237,12 @@ def test_torch_predicted_storage_offsets_match_our_layout(tmp_path, rng, monkeyp
     path = tmp_path / "offsets.pth"
     save(tensors, path)
     monkeypatch.setenv("TORCH_SERIALIZATION_DEBUG", "1")
-    monkeypatch.setattr(config.load, "calculate_storage_offsets", True)
-    theirs = torch.load(path, weights_only=True, mmap=True)
+    # torch's own override mechanism: monkeypatch.setattr would, on undo under pytest >= 9.2,
+    # delete the config attribute and break every later torch.load in the process.
+    with config.patch({"load.calculate_storage_offsets": True}):
+        assert config.load.calculate_storage_offsets is True
+        theirs = torch.load(path, weights_only=True, mmap=True)
+    assert config.load.calculate_storage_offsets is False
     for name, array in tensors.items():
         assert_same_array(torch_to_numpy(theirs[name]), array)
 

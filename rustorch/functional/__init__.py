@@ -66,7 +66,7 @@ from ._sgd import SGDHyperparams, SGDState, sgd
 from ._activations import hardsigmoid, hardswish, mish, prelu, relu6
 from ._feature_dropout import dropout1d, dropout2d, dropout3d
 from ._interpolate import interpolate, pixel_shuffle, pixel_unshuffle
-from ._normalization import instance_norm, local_response_norm
+from ._instance_norm import instance_norm, local_response_norm
 from ._padding import pad
 from ._pooling import (
     adaptive_avg_pool1d,
@@ -75,3 +75,16 @@ from ._pooling import (
     avg_pool1d,
     max_pool1d,
 )
+
+# --- sequence models: embedding, normalisation, recurrent layers, attention ---
+from ._attention import multi_head_attention_forward, scaled_dot_product_attention
+from ._embedding import embedding, embedding_renorm
+from ._normalization import group_norm, layer_norm, rms_norm
+from ._rnn import RNNWeights, gru_cell, lstm_cell, rnn, rnn_relu_cell, rnn_tanh_cell
+from ._adadelta import AdadeltaHyperparams, AdadeltaState, adadelta
+from ._adagrad import AdagradHyperparams, AdagradState, adagrad
+from ._adamax import AdamaxHyperparams, AdamaxState, adamax
+from ._nadam import NAdamHyperparams, NAdamState, nadam
+from ._radam import RAdamHyperparams, RAdamState, radam
+from ._rmsprop import RMSpropHyperparams, RMSpropState, rmsprop
+

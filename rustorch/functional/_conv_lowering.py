@@ -1,7 +1,7 @@
 """How a 2-D convolution is lowered to XLA, chosen per backend.
 
 On GPU and TPU, XLA's own convolution (cuDNN and friends) is the fast path. On CPU, measured on
-the plan's CNN (benchmarks/NOTES.md), XLA's convolution *weight gradient* is the slowest piece of
+the MNIST CNN (benchmarks/NOTES.md), XLA's convolution *weight gradient* is the slowest piece of
 a training step, several times slower than the same arithmetic as matrix products, and its
 forward pass is slower than cache-sized GEMMs (much slower with very few input channels). The
 CPU lowering works channels-last (XLA's CPU convolution's own layout) and computes:
@@ -56,13 +56,13 @@ def _taps(x_padded, kernel, stride, dilation, out_size):
 # re-streams the output gradient for every tap). The forward pass and the weight gradient
 # therefore walk the batch in chunks of images whose im2col columns fill about this many bytes,
 # so that the columns are built and consumed by their GEMM while still in the core's cache.
-# Measured on the plan's CNN (benchmarks/NOTES.md): conv2's weight gradient at batch 256,
+# Measured on the MNIST CNN (benchmarks/NOTES.md): conv2's weight gradient at batch 256,
 # 63 ms -> ~35 ms; the whole batch-256 step 220 -> 201 ms for the chunked forward pass.
 _CHUNK_BYTES = 1 << 20
 
 # Below this many im2col columns (kh * kw * C_in: the first layer of an image network) the
 # forward columns are small, and one GEMM over the whole batch avoids the chunk loop; XLA's
-# convolution vectorises poorly over so few input channels (conv1 of the plan's CNN, batch 256:
+# convolution vectorises poorly over so few input channels (conv1 of the MNIST CNN, batch 256:
 # 31 ms against 22 ms).
 _WHOLE_BATCH_MAX_COLUMNS = 32
 

@@ -1,5 +1,7 @@
-"""Instance normalisation and local response normalisation with PyTorch's formulas."""
+"""Layer, group and RMS normalisation with PyTorch's formulas (biased variance, eps inside the root)."""
 from __future__ import annotations
+
+from typing import Sequence
 
 import jax.numpy as jnp
 from jax import lax
@@ -7,90 +9,90 @@ from jax import lax
 from ._conv import check_floating
 
 
-def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
-                  use_input_stats: bool = True, momentum: float = 0.1, eps: float = 1e-5):
-    """Normalise each ``(n, c)`` feature map over its spatial positions,
-    ``torch.nn.functional.instance_norm``: ``y = (x - mean) / sqrt(var + eps) * weight + bias``
-    with the biased variance of that map.
+def _normalized_axes(op: str, input, normalized_shape) -> tuple:
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    n = len(shape)
+    if n == 0 or input.ndim < n or tuple(input.shape[input.ndim - n:]) != shape:
+        raise ValueError(
+            f"{op}: given normalized_shape={list(shape)}, expected input with shape [*, "
+            f"{', '.join(map(str, shape))}], but got input of size {list(input.shape)}"
+        )
+    return shape, tuple(range(input.ndim - n, input.ndim))
 
-    With ``use_input_stats=False`` the running statistics normalise instead. Pure: when
-    ``running_mean``/``running_var`` are given and ``use_input_stats`` is True the updated
-    statistics are returned too, ``running = (1 - momentum) * running + momentum * batch``
-    where ``batch`` averages the per-instance mean and *unbiased* variance over the batch (as
-    PyTorch's batch-norm-on-``[1, N*C, ...]`` formulation does).
 
-    Args:
-      input: ``[N, C, *spatial]`` (at least one spatial dimension).
-      running_mean, running_var: optional ``[C]``.
-      weight, bias: optional ``[C]`` affine parameters.
+def _check_affine(op, name, value, shape):
+    if value is not None and tuple(value.shape) != tuple(shape):
+        raise ValueError(f"{op}: expected {name} of shape {list(shape)}, got {list(value.shape)}")
 
-    Returns:
-      ``y``, or ``(y, new_running_mean, new_running_var)`` when running statistics are given
-      and ``use_input_stats`` is True.
+
+def layer_norm(input, normalized_shape: int | Sequence[int], weight=None, bias=None, eps: float = 1e-5):
+    """``torch.nn.functional.layer_norm``: ``(x - E[x]) / sqrt(Var[x] + eps) * weight + bias``
+    over the trailing ``normalized_shape`` dims, with the biased variance.
 
     Raises:
-      ValueError: fewer than 3 dimensions, one value per map when using input statistics, or
-        ``use_input_stats=False`` without running statistics.
-      TypeError: non-floating input.
+        ValueError: the input's trailing dims are not ``normalized_shape``, or a weight/bias of
+            another shape.
     """
-    op = "instance_norm"
-    check_floating(op, "input", input)
-    if input.ndim < 3:
-        raise ValueError(f"{op}: expected an input [N, C, *spatial] of at least 3 dimensions, got shape {tuple(input.shape)}")
-    axes = tuple(range(2, input.ndim))
-    count = 1
-    for axis in axes:
-        count *= input.shape[axis]
-    shape = (1, -1) + (1,) * len(axes)
-    if use_input_stats:
-        if count <= 1:
-            raise ValueError(
-                f"{op}: expected more than 1 spatial element when training, got input size {tuple(input.shape)}"
-            )
-        mean = jnp.mean(input, axis=axes, keepdims=True)
-        var = jnp.mean(jnp.square(input - mean), axis=axes, keepdims=True)
-    else:
-        if running_mean is None or running_var is None:
-            raise ValueError(f"{op}: expected running_mean and running_var when use_input_stats=False")
-        mean, var = running_mean.reshape(shape), running_var.reshape(shape)
-    y = (input - mean) * lax.rsqrt(var + jnp.asarray(eps, input.dtype))
+    check_floating("layer_norm", "input", input)
+    shape, axes = _normalized_axes("layer_norm", input, normalized_shape)
+    _check_affine("layer_norm", "weight", weight, shape)
+    _check_affine("layer_norm", "bias", bias, shape)
+    mean = jnp.mean(input, axis=axes, keepdims=True)
+    centred = input - mean
+    var = jnp.mean(centred * centred, axis=axes, keepdims=True)
+    out = centred * lax.rsqrt(var + jnp.asarray(eps, input.dtype))
     if weight is not None:
-        y = y * weight.reshape(shape)
+        out = out * weight
     if bias is not None:
-        y = y + bias.reshape(shape)
-    if running_mean is None or running_var is None or not use_input_stats:
-        return y
-    m = jnp.asarray(momentum, input.dtype)
-    batch_mean = jnp.mean(mean.reshape(input.shape[:2]), axis=0)
-    unbiased = var.reshape(input.shape[:2]) * jnp.asarray(count / (count - 1), input.dtype)
-    batch_var = jnp.mean(unbiased, axis=0)
-    return y, (1 - m) * running_mean + m * batch_mean, (1 - m) * running_var + m * batch_var
+        out = out + bias
+    return out
 
 
-def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
-    """Normalise across neighbouring channels, ``torch.nn.functional.local_response_norm``:
-    ``y[n, c] = x[n, c] / (k + alpha / size * sum_{c'} x[n, c']^2) ** beta`` where ``c'`` runs
-    over the ``size`` channels ``c - size//2 .. c + (size-1)//2`` (zero beyond the edges; the
-    average always divides by ``size``).
+def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
+    """``torch.nn.functional.group_norm`` on ``[N, C, *]``: the channels split into
+    ``num_groups`` groups, each normalised over its channels and all spatial positions (biased
+    variance), then a per-channel ``weight`` and ``bias``.
 
-    Raises ``ValueError`` for fewer than 3 dimensions or ``size < 1``, ``TypeError`` for a
-    non-floating input."""
-    op = "local_response_norm"
-    check_floating(op, "input", input)
-    if input.ndim < 3:
-        raise ValueError(
-            f"{op}: expected 3D or higher dimensionality input (got {input.ndim} dimensions)"
-        )
-    if not isinstance(size, int) or size < 1:
-        raise ValueError(f"{op}: size must be a positive int, got {size!r}")
-    square = input * input
-    channels = input.shape[1]
-    pads = [(0, 0)] * input.ndim
-    pads[1] = (size // 2, (size - 1) // 2)
-    padded = jnp.pad(square, pads)
-    total = None
-    for offset in range(size):
-        tap = lax.slice_in_dim(padded, offset, offset + channels, axis=1)
-        total = tap if total is None else total + tap
-    div = (total / jnp.asarray(size, input.dtype)) * jnp.asarray(alpha, input.dtype) + jnp.asarray(k, input.dtype)
-    return input / div ** jnp.asarray(beta, input.dtype)
+    Raises:
+        ValueError: fewer than 2 dims, or ``C`` not divisible by ``num_groups``.
+    """
+    check_floating("group_norm", "input", input)
+    if input.ndim < 2:
+        raise ValueError(f"group_norm: expected at least 2 dimensions for input, got {input.ndim}-D "
+                         f"input of shape {tuple(input.shape)}")
+    n, c = input.shape[:2]
+    if num_groups <= 0 or c % num_groups:
+        raise ValueError(f"group_norm: expected number of channels in input ({c}) to be divisible by "
+                         f"num_groups ({num_groups})")
+    _check_affine("group_norm", "weight", weight, (c,))
+    _check_affine("group_norm", "bias", bias, (c,))
+    grouped = input.reshape((n, num_groups, -1))
+    mean = jnp.mean(grouped, axis=2, keepdims=True)
+    centred = grouped - mean
+    var = jnp.mean(centred * centred, axis=2, keepdims=True)
+    out = (centred * lax.rsqrt(var + jnp.asarray(eps, input.dtype))).reshape(input.shape)
+    affine_shape = (1, c) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        out = out * weight.reshape(affine_shape)
+    if bias is not None:
+        out = out + bias.reshape(affine_shape)
+    return out
+
+
+def rms_norm(input, normalized_shape: int | Sequence[int], weight=None, eps: float | None = None):
+    """``torch.nn.functional.rms_norm``: ``x / sqrt(mean(x^2) + eps) * weight`` over the trailing
+    ``normalized_shape`` dims; ``eps=None`` means the dtype's machine epsilon, as PyTorch.
+
+    Raises:
+        ValueError: the input's trailing dims are not ``normalized_shape``.
+    """
+    check_floating("rms_norm", "input", input)
+    shape, axes = _normalized_axes("rms_norm", input, normalized_shape)
+    _check_affine("rms_norm", "weight", weight, shape)
+    if eps is None:
+        eps = float(jnp.finfo(input.dtype).eps)
+    mean_square = jnp.mean(input * input, axis=axes, keepdims=True)
+    out = input * lax.rsqrt(mean_square + jnp.asarray(eps, input.dtype))
+    if weight is not None:
+        out = out * weight
+    return out

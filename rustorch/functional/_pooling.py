@@ -151,7 +151,7 @@ def _block_max_jvp(axes, kernel, primals, tangents):
     # maximum and the scan position of the element PyTorch picks, and the tangent sums a
     # full-size select over the window axes, so the backward pass is one elementwise select of
     # the broadcast output gradient (the strided-tap form's transpose sums kh * kw
-    # interior-padded arrays). Measured on a 2-core CPU in the plan's CNN, batch 256
+    # interior-padded arrays). Measured on a 2-core CPU in the MNIST CNN, batch 256
     # (benchmarks/NOTES.md): the pooling backward fell from ~46 ms to ~6 ms.
     (x,), (dx,) = primals, tangents
     blocks, window_axes = _split_blocks(x, axes, kernel)

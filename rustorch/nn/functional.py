@@ -29,3 +29,7 @@ from ..stateful._nn_functional import (
     tanh,
 )
 from ..stateful._layers import dropout
+
+# --- sequence models: embedding, normalisation, attention ---
+from ..stateful._sequence import embedding, group_norm, layer_norm, rms_norm
+from ..stateful._transformer import multi_head_attention_forward, scaled_dot_product_attention
