@@ -62,6 +62,20 @@ from ._init import (
 from ._optimizer import Optimizer, with_hyperparams
 from ._sgd import SGDHyperparams, SGDState, sgd
 
+# --- advanced CNN ops: N-d pooling, padding, resizing, feature dropout, normalisation ---
+from ._activations import hardsigmoid, hardswish, mish, prelu, relu6
+from ._feature_dropout import dropout1d, dropout2d, dropout3d
+from ._interpolate import interpolate, pixel_shuffle, pixel_unshuffle
+from ._instance_norm import instance_norm, local_response_norm
+from ._padding import pad
+from ._pooling import (
+    adaptive_avg_pool1d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    max_pool1d,
+)
+
 # --- sequence models: embedding, normalisation, recurrent layers, attention ---
 from ._attention import multi_head_attention_forward, scaled_dot_product_attention
 from ._embedding import embedding, embedding_renorm
