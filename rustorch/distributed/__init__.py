@@ -11,6 +11,7 @@ the compiled backward program. :mod:`rustorch.distributed.sharding` holds the fu
 recipe: a ``jax.jit`` train step over a mesh with the batch sharded and the parameters
 replicated or FSDP-sharded, and checkpoints of sharded state.
 """
+from . import sharding
 from ._collectives import (
     ReduceOp,
     Work,
