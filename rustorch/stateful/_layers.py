@@ -41,7 +41,7 @@ def _expect(layer, input, ranks, description):
     if input.ndim not in ranks:
         want = " or ".join(f"{r}-D" for r in ranks)
         raise ValueError(
-            f"{layer!r}: expected {want} input ({description}), got {input.ndim}-D input of shape {input.shape}"
+            f"{layer!r}: expected {want} input ({description}), got {input.ndim}-D input of shape {tuple(input.shape)}"
         )
 
 
@@ -49,7 +49,7 @@ def _expect_size(layer, input, dim, size, description):
     if input.shape[dim] != size:
         raise ValueError(
             f"{layer!r}: expected input with {size} {description} (dimension {dim}), "
-            f"got input of shape {input.shape}"
+            f"got input of shape {tuple(input.shape)}"
         )
 
 
