@@ -374,8 +374,12 @@ def _resize_array(a: np.ndarray, out_h: int, out_w: int, mode: InterpolationMode
     h, w = a.shape[-2], a.shape[-1]
     if mode in (InterpolationMode.NEAREST, InterpolationMode.NEAREST_EXACT):
         if mode == InterpolationMode.NEAREST:
-            rows = np.minimum(np.floor(np.arange(out_h) * np.float32(h / out_h)).astype(np.int64), h - 1)
-            cols = np.minimum(np.floor(np.arange(out_w) * np.float32(w / out_w)).astype(np.int64), w - 1)
+            # PyTorch's mode='nearest': floor(dst * scale) in float32.
+            f32 = np.float32
+            rows = np.arange(out_h, dtype=f32) * (f32(h) / f32(out_h))
+            cols = np.arange(out_w, dtype=f32) * (f32(w) / f32(out_w))
+            rows = np.minimum(np.floor(rows).astype(np.int64), h - 1)
+            cols = np.minimum(np.floor(cols).astype(np.int64), w - 1)
         else:
             rows = np.minimum(np.floor((np.arange(out_h) + 0.5) * (h / out_h)).astype(np.int64), h - 1)
             cols = np.minimum(np.floor((np.arange(out_w) + 0.5) * (w / out_w)).astype(np.int64), w - 1)
@@ -616,10 +620,10 @@ def rotate(img, angle: float, interpolation=InterpolationMode.NEAREST, expand: b
 def _rotate_array(a: np.ndarray, angle: float, mode: InterpolationMode, center, fill) -> np.ndarray:
     h, w = a.shape[-2], a.shape[-1]
     cx, cy = (0.0, 0.0) if center is None else (center[0] - w * 0.5, center[1] - h * 0.5)
-    rot = math.radians(angle)
-    # Inverse of a rotation by -angle (torchvision's convention for image coordinates).
-    a_, b_ = math.cos(rot), math.sin(rot)
-    matrix = [a_, b_, 0.0, -b_, a_, 0.0]
+    # torchvision's _get_inverse_affine_matrix(center, -angle, ...) without shear or scale: the
+    # source of output pixel (x, y), in coordinates centred on the image.
+    rot = math.radians(-angle)
+    matrix = [math.cos(rot), math.sin(rot), 0.0, -math.sin(rot), math.cos(rot), 0.0]
     matrix[2] += matrix[0] * (-cx) + matrix[1] * (-cy) + cx
     matrix[5] += matrix[3] * (-cx) + matrix[4] * (-cy) + cy
     ys, xs = np.meshgrid(np.arange(h) + 0.5 - h * 0.5, np.arange(w) + 0.5 - w * 0.5, indexing="ij")
