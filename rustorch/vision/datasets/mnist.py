@@ -28,7 +28,7 @@ def _not_found(name: str, folder: str, split: str, download: bool, reason: str =
     files = ", ".join(f"{f}(.gz)" for f in _FILES[split == "train"])
     hint = (f" Downloading failed ({reason})." if download and reason else
             " This build cannot download it." if download else " You can use download=True to download it.")
-    return RuntimeError(f"{name}: dataset not found.{hint} Put {files} in {folder} (torchvision's "
+    return RuntimeError(f"{name}: Dataset not found.{hint} Put {files} in {folder} (torchvision's "
                         "layout) and try again.")
 
 
