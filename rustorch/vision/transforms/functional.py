@@ -226,15 +226,17 @@ def _pad_array(a: np.ndarray, ltrb, fill, mode: str) -> np.ndarray:
     widths = [(0, 0)] * (a.ndim - 2) + [(max(top, 0), max(bottom, 0)), (max(left, 0), max(right, 0))]
     if mode == "constant":
         fill_values = np.asarray(0 if fill is None else fill, dtype=np.float64).reshape(-1)
+        channels = 1 if a.ndim < 3 else a.shape[-3]
+        if fill_values.size not in (1, channels):
+            raise ValueError(f"pad: fill has {fill_values.size} values for an image of {channels} channels")
+        shape = a.shape[:-2] + (a.shape[-2] + widths[-2][0] + widths[-2][1],
+                                a.shape[-1] + widths[-1][0] + widths[-1][1])
+        out = np.empty(shape, dtype=a.dtype)
         if fill_values.size == 1:
-            return np.pad(a, widths, mode="constant", constant_values=fill_values[0].astype(a.dtype))
-        out = np.pad(a, widths, mode="constant")
-        if a.ndim < 3 or fill_values.size != a.shape[-3]:
-            raise ValueError(f"pad: fill has {fill_values.size} values for an image of "
-                             f"{1 if a.ndim < 3 else a.shape[-3]} channels")
-        mask = np.ones(out.shape[-2:], bool)
-        mask[widths[-2][0]:widths[-2][0] + a.shape[-2], widths[-1][0]:widths[-1][0] + a.shape[-1]] = False
-        out[..., mask] = fill_values.astype(a.dtype)[:, None]
+            out[...] = fill_values[0].astype(a.dtype)
+        else:
+            out[...] = fill_values.astype(a.dtype)[:, None, None]
+        out[..., widths[-2][0]:widths[-2][0] + a.shape[-2], widths[-1][0]:widths[-1][0] + a.shape[-1]] = a
         return out
     return np.pad(a, widths, mode=_NP_PAD_MODES[mode])
 
@@ -259,10 +261,18 @@ def pad(img, padding, fill=0, padding_mode: str = "constant"):
     if kind == "pil":
         if min(ltrb) < 0:
             raise ValueError("pad: negative padding is not supported for PIL images")
-        a = np.asarray(img)
-        chw = _chw(a)
         if padding_mode == "constant" and isinstance(fill, (tuple, list)) and len(fill) == 1:
             fill = fill[0]
+        if padding_mode == "constant" and img.mode != "P":
+            from PIL import ImageOps
+            bands = len(img.getbands())
+            if isinstance(fill, (tuple, list)):
+                fill_color = tuple(int(f) for f in fill)
+            else:  # one number for every band, as torchvision's _parse_fill
+                fill_color = tuple([fill] * bands) if bands > 1 else fill
+            return ImageOps.expand(img, border=tuple(ltrb), fill=fill_color)
+        a = np.asarray(img)
+        chw = _chw(a)
         out = _hwc(_pad_array(chw, ltrb, fill, padding_mode), a)
         if img.mode == "P":
             result = Image.frombytes("P", (out.shape[1], out.shape[0]), out.tobytes())
