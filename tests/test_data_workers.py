@@ -58,7 +58,8 @@ class WhoAmI(Dataset):
     def __getitem__(self, i):
         info = get_worker_info()
         return (i, -1 if info is None else info.id, -1 if info is None else info.seed,
-                os.getpid(), int(np.random.randint(0, 2**31 - 1)), self.tag == f"init{info.id if info else ''}")
+                os.getpid(), int(np.random.randint(0, 2**31 - 1)), self.tag == f"init{info.id if info else ''}",
+                rs.initial_seed())
 
 
 def _tag(worker_id):
@@ -129,7 +130,8 @@ def test_worker_info_seeds_and_init_fn_as_torch():
     loader = DataLoader(ds, batch_size=2, num_workers=3, worker_init_fn=_tag, generator=11,
                         collate_fn=list)
     rows = np.array([sample for batch in loader for sample in batch], dtype=object)
-    index, worker, seed, pid, draw, tagged = rows.T
+    index, worker, seed, pid, draw, tagged, initial = rows.T
+    assert (initial == seed).all(), "rustorch.initial_seed() is the worker's seed, as torch.initial_seed()"
     np.testing.assert_array_equal(index, np.arange(12))
     np.testing.assert_array_equal(worker, np.repeat([0, 1, 2, 0, 1, 2], 2))  # round-robin batches
     assert tagged.all(), "worker_init_fn ran in each worker before fetching"

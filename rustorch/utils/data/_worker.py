@@ -37,7 +37,8 @@ class WorkerInfo:
         num_workers (int): the loader's ``num_workers``.
         seed (int): ``base_seed + id``; the loader draws ``base_seed`` once per iterator from its
             ``generator`` (or the library-wide stream). Python's ``random``, numpy's legacy global
-            generator (process workers) and ``worker_rng()`` are seeded from it.
+            generator and ``rustorch.initial_seed()`` (process workers) and ``worker_rng()``
+            (every worker) are seeded from it.
         dataset: this worker's copy of the dataset (the same object in a thread worker).
     """
 
@@ -260,6 +261,22 @@ def _seed_worker(info: WorkerInfo, base_seed: int, process: bool) -> None:
         _process_info = info
         random.seed(info.seed)
         np.random.seed(generate_numpy_state(base_seed, info.id))
+        _seed_library_stream(info.seed)
+
+
+def _seed_library_stream(seed: int) -> None:
+    """Make ``rustorch.initial_seed()`` return the worker's seed, as ``torch.initial_seed()``
+    does in a PyTorch worker, and restart the host-side draws (``next_numpy_seed``) from it.
+
+    ``Generator.manual_seed`` would build a JAX key, which a worker process may not; the key
+    stays the parent's, unusable here anyway.
+    """
+    random_module = sys.modules.get("rustorch.stateful._random")
+    if random_module is None:
+        return
+    generator = random_module.default_generator
+    generator._seed = int(seed)
+    generator._counter = 0
 
 
 class WorkerChannel:
