@@ -473,3 +473,19 @@ def test_subset_getitems_and_default_collate_of_torch_structures():
     assert [np.asarray(b[0]).tolist() for b in loader] == [[5, 4], [3]]
     assert Batched.calls == [[5, 4], [3]]
     assert default_collate([(1, 2.0)])[1].dtype == np.float32
+
+
+@pytest.mark.slow
+def test_spawned_workers_match_the_main_process():
+    from rustorch.vision import datasets, transforms
+
+    ds = datasets.FakeData(size=5, image_size=(3, 4, 4), transform=transforms.ToTensor())
+    ours = [[np.asarray(t) for t in b] for b in DataLoader(ds, batch_size=2, num_workers=1,
+                                                           multiprocessing_context="spawn", timeout=120)]
+    main = [[np.asarray(t) for t in b] for b in DataLoader(ds, batch_size=2)]
+    assert len(ours) == len(main) == 3
+    for a, b in zip(ours, main):
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+    gc.collect()
+    assert multiprocessing.active_children() == []
