@@ -16,7 +16,6 @@ import math
 import numbers
 from typing import Callable, Sequence
 
-
 from rustorch.utils.data._convert import is_host_safe
 from rustorch.utils.data._worker import worker_rng
 
