@@ -299,3 +299,42 @@ def test_save_image_with_pillow_and_with_the_png_writer(tmp_path, rng, monkeypat
     buf = io.BytesIO()
     utils.write_png(gray, buf)
     np.testing.assert_array_equal(_read_png(buf.getvalue())[:, :, 0], gray)
+
+
+@pytest.mark.slow
+def test_everything_runs_without_pillow(tmp_path, mnist_dir):
+    """In a process where Pillow cannot be imported: numpy items, transforms, loader workers,
+    the PNG writer, and clear errors where Pillow is needed."""
+    script = f"""
+import sys
+sys.modules["PIL"] = None  # import PIL now raises ImportError
+sys.path.insert(0, {os.getcwd()!r})
+import numpy as np
+import rustorch.vision as vision
+from rustorch.utils.data import DataLoader
+from rustorch.vision import datasets, transforms, utils
+assert vision.get_image_backend() == "numpy"
+t = transforms.Compose([transforms.RandomCrop(28, padding=2), transforms.RandomHorizontalFlip(),
+                        transforms.Resize(14), transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+ds = datasets.MNIST({str(mnist_dir)!r}, train=False, transform=t)
+img, label = datasets.MNIST({str(mnist_dir)!r}, train=False)[0]
+assert isinstance(img, np.ndarray) and img.shape == (28, 28) and label == 7
+x, y = next(iter(DataLoader(ds, batch_size=8, num_workers=1)))
+assert x.shape == (8, 1, 14, 14)
+utils.save_image(x, {str(tmp_path / "grid.png")!r}, normalize=True)
+for call in (lambda: datasets.ImageFolder({str(tmp_path)!r}), lambda: transforms.ToPILImage()(x[0]),
+             lambda: utils.save_image(x, {str(tmp_path / "grid.jpg")!r})):
+    try:
+        call()
+    except ImportError as err:
+        assert "Pillow" in str(err), err
+    else:
+        raise AssertionError("expected ImportError")
+print("ok")
+"""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
+    assert (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "grid.png")).shape[2], 3)
