@@ -17,6 +17,7 @@ from ._dataset import (
     TensorDataset,
     random_split,
 )
+from .distributed import DistributedSampler
 from ._sampler import (
     BatchSampler,
     RandomSampler,
@@ -33,6 +34,7 @@ __all__ = [
     "ConcatDataset",
     "DataLoader",
     "Dataset",
+    "DistributedSampler",
     "IterableDataset",
     "RandomSampler",
     "Sampler",
