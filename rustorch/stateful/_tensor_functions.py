@@ -148,7 +148,9 @@ def randint(low, high=None, size=(), *, dtype=None, device=None, generator=None,
         low, high, size = 0, low, high
     dtype = _canonical_dtype(np.int64 if dtype is None else dtype)
     key = (generator or _random.default_generator).next_key()
-    return _made(jax.random.randint(key, _shape((size,)), low, high, dtype), device, requires_grad)
+    draw_dtype = dtype if dtype.kind in "iu" else _canonical_dtype(np.int64)
+    values = jax.random.randint(key, _shape((size,)), low, high, draw_dtype).astype(dtype)
+    return _made(values, device, requires_grad)
 
 
 def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad=False) -> Variable:

@@ -22,7 +22,7 @@ import numpy as np
 from jax import lax
 
 from .. import _device
-from . import _graph, _random
+from . import _channels_last, _graph, _random
 from . import _variable as _v
 
 # ----------------------------------------------------------------------------- results
@@ -77,7 +77,11 @@ def _scalar_dtype(value) -> np.dtype:
 def _promote(dtypes) -> Optional[np.dtype]:
     result = None
     for dtype in dtypes:
-        result = dtype if result is None else np.dtype(jnp.promote_types(result, dtype))
+        if result is None:
+            result = dtype
+        else:
+            with jax.numpy_dtype_promotion("standard"):  # the lattice only; casts stay explicit
+                result = np.dtype(jnp.promote_types(result, dtype))
     return result
 
 
@@ -1310,6 +1314,9 @@ def _check_inner(op, a, b):
 
 for _name, _op in _UNARY.items():
     setattr(TensorMethods, _name, _make_unary_method(_name, _op))
+    _channels_last.register_elementwise(_op)
+for _op in (_binary, _identity_copy, _round):
+    _channels_last.register_elementwise(_op)
 for _name, (_fn, _kind) in _BINARY_FNS.items():
     setattr(TensorMethods, _name, _make_binary_method(_name, _fn, _kind))
 del _name, _op, _fn, _kind
