@@ -290,6 +290,37 @@ def scalar_tensor(value, *, dtype=None, device=None, requires_grad=False) -> Var
     return _made(jnp.asarray(value, _float_dtype(dtype)), device, requires_grad)
 
 
+def _legacy_constructor(name, dtype):
+    def constructor(*args, device=None):
+        if args and builtins.all(isinstance(a, (builtins.int, np.integer)) and not isinstance(a, builtins.bool)
+                                 for a in args):
+            return zeros(*args, dtype=dtype, device=device)  # sizes (torch leaves the memory uninitialised)
+        if len(args) == 1 and isinstance(args[0], Size):
+            return zeros(*args[0], dtype=dtype, device=device)
+        if len(args) != 1:
+            raise TypeError(f"{name}(): expected sizes or one sequence of data, got {args!r}")
+        data = args[0]
+        if isinstance(data, Variable):
+            return data.to(dtype)
+        return tensor(data, dtype=dtype, device=device)
+
+    constructor.__name__ = constructor.__qualname__ = name
+    constructor.__doc__ = (f"``torch.{name}``, the legacy constructor: ``{name}(*sizes)`` gives zeros, "
+                           f"``{name}(data)`` a tensor of ``data``, with dtype {np.dtype(dtype).name}.")
+    return constructor
+
+
+FloatTensor = _legacy_constructor("FloatTensor", np.float32)
+DoubleTensor = _legacy_constructor("DoubleTensor", np.float64)
+HalfTensor = _legacy_constructor("HalfTensor", np.float16)
+LongTensor = _legacy_constructor("LongTensor", np.int64)
+IntTensor = _legacy_constructor("IntTensor", np.int32)
+ShortTensor = _legacy_constructor("ShortTensor", np.int16)
+ByteTensor = _legacy_constructor("ByteTensor", np.uint8)
+CharTensor = _legacy_constructor("CharTensor", np.int8)
+BoolTensor = _legacy_constructor("BoolTensor", np.bool_)
+
+
 # ----------------------------------------------------------------------------- combining
 
 def _concatenate(*arrays, axis, dtype):
@@ -606,5 +637,7 @@ __all__ = [
     "is_floating_point", "is_nonzero", "promote_types", "result_type", "get_default_dtype",
     "set_default_dtype", "set_num_threads", "get_num_threads", "set_num_interop_threads",
     "get_num_interop_threads", "inference_mode", "is_inference_mode_enabled", "std_mean", "var_mean", "Size",
+    "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "ShortTensor", "ByteTensor",
+    "CharTensor", "BoolTensor",
     *METHOD_FUNCTIONS,
 ]

@@ -629,6 +629,22 @@ class TensorMethods:
     def is_meta(self) -> bool:
         return False
 
+    @property
+    def is_xpu(self) -> bool:
+        return False
+
+    @property
+    def is_mps(self) -> bool:
+        return False
+
+    @property
+    def is_sparse(self) -> bool:
+        return False
+
+    @property
+    def is_quantized(self) -> bool:
+        return False
+
     def get_device(self) -> int:
         """-1 on the CPU, the GPU index otherwise (as ``torch.Tensor.get_device``)."""
         device = self.device
@@ -1061,6 +1077,32 @@ class TensorMethods:
                 repeats = tuple(int(c) for c in counts)
         total = sum(repeats) if isinstance(repeats, tuple) else repeats * length
         return _v.apply(_repeat_interleave, self, repeats=repeats, axis=axis, total=int(total))
+
+    def select(self, dim, index):
+        """The slice at ``index`` of ``dim``, that dim removed (``x.select(1, i)`` is ``x[:, i]``).
+
+        Raises:
+            IndexError: ``index`` outside ``[-size, size)``.
+        """
+        axis = _dim(dim, self.ndim)
+        size = self.shape[axis]
+        if not -size <= index < size:
+            raise IndexError(f"select(): index {index} out of range for tensor of size {list(self.shape)} at "
+                             f"dimension {axis}")
+        return self[(slice(None),) * axis + (int(index),)]
+
+    @property
+    def mT(self):
+        """The transpose of the last two dims (batched matrices)."""
+        if self.ndim < 2:
+            raise RuntimeError("tensor.mT is only supported on matrices or batches of matrices. Got 1-D tensor.")
+        return self.transpose(-2, -1)
+
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        """Indices drawn in proportion to the rows' weights (see :func:`rustorch.multinomial`)."""
+        from ._tensor_functions import multinomial
+
+        return multinomial(self, num_samples, replacement, generator=generator)
 
     def expand_as(self, other):
         return self.expand(other.shape)

@@ -90,3 +90,33 @@ def test_buffers_persistence_requires_grad_and_zero_grad():
     assert np.all(np.asarray(m.weight.grad) == 0)
     m.zero_grad()
     assert m.weight.grad is None
+
+
+def test_lazy_layers_infer_sizes_and_keep_parameter_identity():
+    model = nn.Sequential(nn.LazyLinear(4), nn.LazyBatchNorm1d(), nn.ReLU(), nn.LazyLinear(2, bias=False))
+    params = list(model.parameters())
+    optimizer = rustorch.optim.SGD(params, lr=0.1)
+    rustorch.manual_seed(0)
+    out = model(rustorch.randn(5, 3))
+    assert out.shape == (5, 2)
+    assert type(model[0]) is nn.Linear and type(model[1]) is nn.BatchNorm1d and type(model[3]) is nn.Linear
+    assert list(model.parameters()) == params and model[0].weight.shape == (4, 3) and model[3].bias is None
+    theirs = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.ReLU(),
+                                 torch.nn.Linear(4, 2, bias=False))
+    assert list(model.state_dict()) == list(theirs.state_dict())
+    assert repr(model[0]) == repr(theirs[0]) and repr(model[3]) == repr(theirs[3])
+    out.sum().backward()
+    optimizer.step()
+    conv_bn = nn.LazyBatchNorm2d()
+    assert conv_bn(rustorch.ones(2, 3, 4, 4)).shape == (2, 3, 4, 4) and conv_bn.num_features == 3
+
+
+def test_select_mT_legacy_constructors():
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    assert np.array_equal(np.asarray(rustorch.tensor(x).select(1, -1)), torch.from_numpy(x).select(1, -1).numpy())
+    assert np.array_equal(np.asarray(rustorch.tensor(x).mT), torch.from_numpy(x).mT.numpy())
+    with pytest.raises(IndexError):
+        rustorch.tensor(x).select(2, 4)
+    assert rustorch.LongTensor([1, 2]).tolist() == [1, 2] and rustorch.LongTensor([1]).dtype.kind == "i"
+    assert rustorch.FloatTensor(2, 3).shape == (2, 3) and rustorch.FloatTensor([1]).dtype == np.float32
+    assert rustorch.ByteTensor([1]).dtype == np.uint8
