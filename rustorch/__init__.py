@@ -23,6 +23,7 @@ from .utils.data import DataLoader, Dataset, TensorDataset, random_split
 
 from ._compilation_cache import _enable_by_default, enable_compilation_cache
 from . import datasets, functional, nn, optim, serialization, utils
+from . import distributed
 from .nn import functional as _nn_functional
 from .stateful import (
     ELU,
@@ -108,6 +109,9 @@ from .stateful._tensor_functions import (
     zeros_like,
 )
 
+# --- optimizers beyond Adam/AdamW/SGD ---
+from .stateful import Adadelta, Adagrad, Adamax, NAdam, RAdam, RMSprop
+
 float32 = _np.dtype(_np.float32)
 float = float32
 float64 = _np.dtype(_np.float64)
@@ -147,6 +151,29 @@ short = int16
 dtype = _np.dtype
 # --- end surface block ---
 
+from . import multiprocessing, onnx  # noqa: E402
+from .nn import modules as _nn_modules  # noqa: E402,F401  (PyTorch's layer paths: nn.modules.rnn.LSTM)
+
 __version__ = "0.1.0"
 
 _enable_by_default()
+
+# --- sequence models: embedding, normalisation, recurrent layers, attention, Transformers ---
+from .stateful import (  # noqa: E402
+    GRU,
+    LSTM,
+    RNN,
+    Embedding,
+    GroupNorm,
+    GRUCell,
+    LayerNorm,
+    LSTMCell,
+    MultiheadAttention,
+    RMSNorm,
+    RNNCell,
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)

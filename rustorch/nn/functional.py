@@ -30,6 +30,9 @@ from ..stateful._nn_functional import (
 )
 from ..stateful._layers import dropout
 
+# --- sequence models: embedding, normalisation, attention ---
+from ..stateful._sequence import embedding, group_norm, layer_norm, rms_norm
+from ..stateful._transformer import multi_head_attention_forward, scaled_dot_product_attention
 # --- more losses, distances, one_hot (surface block) ---
 from ..stateful._nn_functional import (
     binary_cross_entropy,

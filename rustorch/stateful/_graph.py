@@ -353,8 +353,9 @@ def _interpret(structure, leaf_values, channels_last=False):
     return results
 
 
-def _build_program(structure, outputs, diff_positions, root, with_cotangent, channels_last):
-    """One pure function of the leaves, jitted; traced exactly once per cache key."""
+def _build_program(structure, outputs, diff_positions, root, with_cotangent, channels_last, wrap=None):
+    """One pure function of the leaves, jitted; traced exactly once per cache key. ``wrap``
+    (from a :data:`spmd_hook` plan) transforms the function before ``jax.jit``."""
 
     def read(results, n, i):
         return _channels_last.as_nchw(results[n][i])
@@ -381,11 +382,21 @@ def _build_program(structure, outputs, diff_positions, root, with_cotangent, cha
         (grads,) = vjp_fn(cotangent)
         return outs, grads
 
+    wrap = wrap or (lambda fn: fn)
     if root is None:
-        return jax.jit(forward_only)
+        return jax.jit(wrap(forward_only))
     if with_cotangent:
-        return jax.jit(forward_backward)
-    return jax.jit(lambda leaves: forward_backward(leaves, None))
+        return jax.jit(wrap(forward_backward))
+    return jax.jit(wrap(lambda leaves: forward_backward(leaves, None)))
+
+
+# The one hook of the engine for multi-process execution. ``rustorch.distributed`` sets it while
+# a process group is active: ``spmd_hook(structure, leaves, leaf_vars, diff_positions)`` returns
+# None (the program runs on this process alone) or a plan with ``key`` (added to the cache key),
+# ``wrap(fn)`` (makes the per-process function an SPMD program over the process mesh, e.g.
+# averaging the gradients DistributedDataParallel owns) and ``runner(program)`` (the callable
+# that moves leaves to global arrays and results back to local ones around ``program``).
+spmd_hook = None
 
 
 class BackwardTwiceError(RuntimeError):
@@ -506,11 +517,17 @@ def evaluate(targets, grad_root=None, cotangent=None, retain_graph=False):
         )
     channels_last = _channels_last.enabled()
     key = (structure, leaf_avals, tuple(outputs), root, diff_positions, cotangent is not None, channels_last)
+    plan = spmd_hook(structure, leaves, leaf_vars, diff_positions) if spmd_hook is not None else None
+    if plan is not None:
+        key = key[:-1] + (plan.key, key[-1])  # the layout flag stays last
     program = _programs.get(key)
     if program is None:
         program = _build_program(
-            structure, tuple(outputs), diff_positions, root, cotangent is not None, channels_last
+            structure, tuple(outputs), diff_positions, root, cotangent is not None, channels_last,
+            wrap=None if plan is None else plan.wrap,
         )
+        if plan is not None:
+            program = plan.runner(program)
         _programs[key] = program
         if _stats.explain:
             _explain(key)

@@ -41,7 +41,7 @@ def _expect(layer, input, ranks, description):
     if input.ndim not in ranks:
         want = " or ".join(f"{r}-D" for r in ranks)
         raise ValueError(
-            f"{layer!r}: expected {want} input ({description}), got {input.ndim}-D input of shape {input.shape}"
+            f"{layer!r}: expected {want} input ({description}), got {input.ndim}-D input of shape {tuple(input.shape)}"
         )
 
 
@@ -49,7 +49,7 @@ def _expect_size(layer, input, dim, size, description):
     if input.shape[dim] != size:
         raise ValueError(
             f"{layer!r}: expected input with {size} {description} (dimension {dim}), "
-            f"got input of shape {input.shape}"
+            f"got input of shape {tuple(input.shape)}"
         )
 
 
@@ -123,12 +123,17 @@ class Conv2d(Module):
     """2-D convolution over NCHW input, as ``torch.nn.Conv2d``.
 
     Args:
-        in_channels, out_channels: channel counts (both divisible by ``groups``).
-        kernel_size, stride (1), padding (0; an int, a pair, ``'same'`` or ``'valid'``),
-        dilation (1): an int or a pair each.
-        groups: blocked connections (default 1).
-        bias: learnable bias (default True).
-        padding_mode: ``'zeros'`` (default), ``'reflect'``, ``'replicate'`` or ``'circular'``.
+        in_channels (int): channels of the input (divisible by ``groups``).
+        out_channels (int): channels of the output (divisible by ``groups``).
+        kernel_size (int or pair): the window's height and width.
+        stride (int or pair, default 1): the window's step.
+        padding (int, pair, ``'same'`` or ``'valid'``, default 0): added on both sides of each
+            spatial dimension.
+        dilation (int or pair, default 1): spacing between the window's taps.
+        groups (int, default 1): blocked connections from input to output channels.
+        bias (bool, default True): add a learnable bias.
+        padding_mode (str, default ``'zeros'``): ``'zeros'``, ``'reflect'``, ``'replicate'`` or
+            ``'circular'``.
 
     ``weight`` is ``[out_channels, in_channels // groups, kH, kW]``, initialised as PyTorch.
 
@@ -495,7 +500,7 @@ LeakyReLU = _activation("LeakyReLU", F.leaky_relu, "``torch.nn.LeakyReLU(negativ
 GELU = _activation("GELU", F.gelu, "``torch.nn.GELU(approximate='none')`` (exact erf form or 'tanh').",
                    (("approximate", "none"),))
 Sigmoid = _activation("Sigmoid", F.sigmoid, "``1 / (1 + exp(-x))``, as ``torch.nn.Sigmoid``.")
-Tanh = _activation("Tanh", F.tanh, "``torch.nn.Tanh``.")
+Tanh = _activation("Tanh", F.tanh, "``tanh(x) = (exp(x) - exp(-x)) / (exp(x) + exp(-x))``, as ``torch.nn.Tanh``.")
 ELU = _activation("ELU", F.elu, "``torch.nn.ELU(alpha=1.0)``.", (("alpha", 1.0),))
 SiLU = _activation("SiLU", F.silu, "``x * sigmoid(x)``, as ``torch.nn.SiLU``.")
 Softplus = _activation("Softplus", F.softplus, "``torch.nn.Softplus(beta=1.0, threshold=20.0)``.",

@@ -611,8 +611,15 @@ METHOD_FUNCTIONS = (
     "nonzero", "argwhere", "unique", "clone", "detach",
 )
 
+_DOCS = {
+    "exp": "``torch.exp(input)``: ``e ** x`` elementwise.",
+    "log": "``torch.log(input)``: the natural logarithm elementwise (``-inf`` at 0, NaN below).",
+    "relu": "``torch.relu(input)``: ``max(0, x)`` elementwise, with gradient 0 at 0 as PyTorch.",
+    "sigmoid": "``torch.sigmoid(input)``: ``1 / (1 + exp(-x))`` elementwise.",
+    "tanh": "``torch.tanh(input)``: the hyperbolic tangent elementwise.",
+}
 for _name in METHOD_FUNCTIONS:
-    globals()[_name] = _method(_name, f"``torch.{_name}(input, ...)``: ``input.{_name}(...)``.")
+    globals()[_name] = _method(_name, _DOCS.get(_name, f"``torch.{_name}(input, ...)``: ``input.{_name}(...)``."))
 del _name
 
 

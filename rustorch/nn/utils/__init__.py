@@ -198,3 +198,5 @@ def vector_to_parameters(vec: Variable, parameters: _Tensors) -> None:
         n = param.numel()
         param._assign(values[pointer:pointer + n].reshape(param.shape))
         pointer += n
+
+from . import rnn  # noqa: E402  (pack_padded_sequence, pad_sequence, PackedSequence, ...)

@@ -7,6 +7,7 @@ indexing, so an epoch costs a few numpy calls per batch, not Python work per sam
 from ._collate import default_collate
 from ._dataloader import DataLoader
 from ._dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from .distributed import DistributedSampler
 from ._sampler import (
     BatchSampler,
     RandomSampler,
@@ -20,6 +21,7 @@ __all__ = [
     "ConcatDataset",
     "DataLoader",
     "Dataset",
+    "DistributedSampler",
     "RandomSampler",
     "Sampler",
     "SequentialSampler",
