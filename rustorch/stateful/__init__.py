@@ -82,4 +82,5 @@ from ._losses import (
     TripletMarginLoss,
 )
 from ._module import RemovableHandle
+from ._lazy import LazyBatchNorm1d, LazyBatchNorm2d, LazyLinear
 from ._tensor_methods import Size

@@ -893,9 +893,6 @@ class Variable(TensorMethods):
     def tanh(self):
         return apply(jnp.tanh, self)
 
-    def sigmoid(self):
-        return apply(jax.nn.sigmoid, self)
-
     def relu(self):
         return apply(_relu, self)
 
