@@ -72,14 +72,54 @@ class Optimizer:
             group.setdefault(name, value)
         functional = self._functional(group)  # validates the hyperparameters
         self.param_groups.append(group)
-        self._groups_state.append(_GroupState(functional, (type(self),) + self._structure(group)))
+        self._groups_state.append(_GroupState(functional, self._key(group)))
 
-    def _structure(self, group):
+    def _structure(self, group, group_state=None) -> tuple:
+        """The group's options that shape the compiled update and the state (static)."""
         return tuple(group[name] for name in self._structural_names)
 
-    def _functional(self, group) -> F.Optimizer:
+    def _key(self, group, group_state=None) -> tuple:
+        return (type(self),) + self._structure(group, group_state)
+
+    def _functional(self, group, group_state=None) -> F.Optimizer:
         """The group's functional optimizer (validates its hyperparameters)."""
         return type(self)._make(**{name: group[name] for name in self.defaults})
+
+    # Per-parameter state PyTorch creates on the first step that needs it (SGD's momentum
+    # buffer when momentum becomes non-zero); any other state a changed option needs is a
+    # KeyError in PyTorch and an error here.
+    _lazy_fields: tuple = ()
+
+    def _restructure(self, group, group_state, values) -> None:
+        """Follow a change of a structural option (``nesterov``, ``maximize``, ``centered``,
+        momentum switched on...) as PyTorch does, which reads them afresh at every step: a new
+        compiled update, the existing state carried over. Nothing changes on an error."""
+        key = self._key(group, group_state)
+        functional = self._functional(group, group_state)
+        state = group_state.state
+        if state is not None:
+            template = functional.init(values)
+            fields = {}
+            for name in template._fields[1:]:
+                new, old = getattr(template, name), getattr(state, name)
+                if new is None or old is not None:
+                    fields[name] = None if new is None else old
+                elif name in self._lazy_fields:
+                    fields[name] = new
+                else:
+                    changed = ", ".join(f"{n}={group[n]!r}" for n in self._structural_names if n in group)
+                    raise ValueError(
+                        f"{type(self).__name__}: the options {changed} need the per-parameter state "
+                        f"{name!r}, which the state built by the earlier steps lacks (PyTorch raises "
+                        "KeyError here); set these options before the first step(), or create a new "
+                        "optimizer"
+                    )
+            state = template._replace(**fields)
+        group_state.functional = functional
+        group_state.structure = key
+        group_state.rebuild()
+        group_state.state = state
+        group_state.hyper_key = None
 
     def _hyperparams(self, group) -> dict:
         return {name: group[name] for name in self._hyper_names}
@@ -106,12 +146,9 @@ class Optimizer:
             grads = [None if p.grad is None else p.grad._concrete() for p in params]
             if all(g is None for g in grads):
                 continue
-            if (type(self),) + self._structure(group) != group_state.structure:
-                raise ValueError(
-                    f"{type(self).__name__}: {', '.join(self._structural_names)} cannot change after "
-                    "construction (they change the compiled update); create a new optimizer instead"
-                )
             values = [p._concrete() for p in params]
+            if self._key(group, group_state) != group_state.structure:
+                self._restructure(group, group_state, values)
             if group_state.state is None:
                 group_state.state = group_state.functional.init(values)
             hyper = self._hyperparams(group)
@@ -233,9 +270,9 @@ class Optimizer:
             group.clear()
             group.update(new_group)
             group_state.functional = functional
-            group_state.structure = (type(self),) + self._structure(group)
-            group_state.rebuild()
             group_state.state = state
+            group_state.structure = self._key(group, group_state)
+            group_state.rebuild()
             group_state.hyper_key = None
 
     # ------------------------------------------------------- per-parameter state (torch layout)
@@ -319,6 +356,12 @@ class Optimizer:
         return "\n".join(lines)
 
 
+def _keeps_buffers(group_state) -> bool:
+    """Whether a group's existing state holds momentum buffers (SGD, RMSprop)."""
+    state = None if group_state is None else group_state.state
+    return state is not None and getattr(state, "momentum_buffer", None) is not None
+
+
 def _hashable(value):
     return tuple(value) if isinstance(value, list) else value
 
@@ -386,7 +429,7 @@ class Adam(Optimizer):
                                       amsgrad=amsgrad, maximize=maximize,
                                       decoupled_weight_decay=decoupled_weight_decay))
 
-    def _functional(self, group):
+    def _functional(self, group, group_state=None):
         make = F.adamw if group["decoupled_weight_decay"] else F.adam
         return make(lr=group["lr"], betas=tuple(group["betas"]), eps=group["eps"],
                     weight_decay=group["weight_decay"], amsgrad=group["amsgrad"], maximize=group["maximize"])
@@ -408,8 +451,8 @@ class AdamW(Adam):
         for group, group_state in zip(self.param_groups, self._groups_state):
             if not group["decoupled_weight_decay"]:
                 group["decoupled_weight_decay"] = True
-                group_state.functional = self._functional(group)
-                group_state.structure = (type(self),) + self._structure(group)
+                group_state.functional = self._functional(group, group_state)
+                group_state.structure = self._key(group, group_state)
                 group_state.rebuild()
 
 
@@ -427,11 +470,18 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                                       nesterov=nesterov, maximize=maximize))
 
-    def _structure(self, group):
-        return (group["nesterov"], group["maximize"], group["momentum"] != 0)
+    _lazy_fields = ("momentum_buffer", "has_momentum_buffer")
 
-    def _functional(self, group):
-        return F.sgd(lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
+    def _structure(self, group, group_state=None):
+        # Momentum buffers, once created, stay (PyTorch keeps them when momentum goes to 0 and
+        # uses them again when it comes back).
+        return (group["nesterov"], group["maximize"], group["momentum"] != 0 or _keeps_buffers(group_state))
+
+    def _functional(self, group, group_state=None):
+        momentum = group["momentum"]
+        if momentum == 0 and _keeps_buffers(group_state):
+            momentum = 1.0  # build with buffers; the group's 0 reaches the state before the step
+        return F.sgd(lr=group["lr"], momentum=momentum, dampening=group["dampening"],
                      weight_decay=group["weight_decay"], nesterov=group["nesterov"], maximize=group["maximize"])
 
     def _state_fields(self, state) -> list[str]:
@@ -462,8 +512,14 @@ class RMSprop(Optimizer):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered, maximize=maximize))
 
-    def _structure(self, group):
-        return (group["centered"], group["maximize"], group["momentum"] > 0)
+    def _structure(self, group, group_state=None):
+        return (group["centered"], group["maximize"], group["momentum"] > 0 or _keeps_buffers(group_state))
+
+    def _functional(self, group, group_state=None):
+        kwargs = {name: group[name] for name in self.defaults}
+        if not kwargs["momentum"] > 0 and _keeps_buffers(group_state):
+            kwargs["momentum"] = 1.0  # build with buffers; the group's 0 reaches the state before the step
+        return F.rmsprop(**kwargs)
 
 
 class Adagrad(Optimizer):
@@ -485,13 +541,13 @@ class Adagrad(Optimizer):
             group_state.state = group_state.functional.init([p._concrete() for p in group["params"]])
             group_state.eager = True
 
-    def _functional(self, group):
+    def _functional(self, group, group_state=None):
         # PyTorch fills ``sum`` from the optimizer's defaults, not the group's.
         return F.adagrad(lr=group["lr"], lr_decay=group["lr_decay"], weight_decay=group["weight_decay"],
                          initial_accumulator_value=self.defaults["initial_accumulator_value"],
                          eps=group["eps"], maximize=group["maximize"])
 
-    def _structure(self, group):
+    def _structure(self, group, group_state=None):
         return (group["maximize"],)
 
     def load_state_dict(self, state_dict: dict) -> None:

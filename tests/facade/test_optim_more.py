@@ -227,6 +227,50 @@ def test_add_param_group_and_exports():
         assert getattr(rustorch, name) is getattr(rustorch.optim, name)
     with pytest.raises(ValueError, match="Invalid alpha value"):
         rustorch.optim.RMSprop(rt.parameters(), alpha=-1.0)
-    with pytest.raises(ValueError, match="cannot change after construction"):
-        opt.param_groups[0]["centered"] = True
+    opt.param_groups[0]["centered"] = True  # after steps: torch raises KeyError 'grad_avg'
+    with pytest.raises(ValueError, match="need the per-parameter state 'grad_avg'"):
         _step(rt, th, opt, th_opt, *_batch(rng))
+
+
+def test_structural_options_change_between_steps_as_in_torch():
+    """PyTorch reads every option at every step: SGD's momentum switched on later (buffers
+    created then), off and on again (the old buffers reused), nesterov and maximize flipped;
+    a OneCycleLR that gives a momentum-less SGD momentum before the first step."""
+    def schedule(step, rt_opt, th_opt):
+        changes = {4: dict(momentum=0.9), 8: dict(nesterov=True), 12: dict(momentum=0.0, nesterov=False),
+                   15: dict(momentum=0.5, maximize=True), 18: dict(maximize=False)}.get(step)
+        if changes:
+            for opt in (rt_opt, th_opt):
+                opt.param_groups[0].update(changes)
+
+    _trajectory(lambda m: rustorch.optim.SGD(m.parameters(), lr=0.05),
+                lambda m: torch.optim.SGD(m.parameters(), lr=0.05, foreach=False), schedule, steps=22)
+
+    schedulers = {}
+
+    def one_cycle(step, rt_opt, th_opt):
+        if step == 0:
+            schedulers["rt"] = rustorch.optim.lr_scheduler.OneCycleLR(rt_opt, max_lr=0.1, total_steps=12)
+            schedulers["th"] = torch.optim.lr_scheduler.OneCycleLR(th_opt, max_lr=0.1, total_steps=12)
+        else:
+            schedulers["rt"].step()
+            schedulers["th"].step()
+
+    _trajectory(lambda m: rustorch.optim.SGD(m.parameters(), lr=0.05),
+                lambda m: torch.optim.SGD(m.parameters(), lr=0.05, foreach=False), one_cycle, steps=10)
+
+
+def test_options_torch_cannot_change_mid_run_raise_and_change_nothing():
+    rt, th = _twin_mlp()
+    opt = rustorch.optim.RMSprop(rt.parameters(), lr=0.01)
+    th_opt = torch.optim.RMSprop(th.parameters(), lr=0.01, foreach=False)
+    opt.param_groups[0]["centered"] = True  # before the first step: fine, as in torch
+    th_opt.param_groups[0]["centered"] = True
+    rng = np.random.default_rng(9)
+    _step(rt, th, opt, th_opt, *_batch(rng))
+    before = _snapshot(opt)
+    opt.param_groups[0]["momentum"] = 0.9  # torch: KeyError 'momentum_buffer' at the next step
+    with pytest.raises(ValueError, match="need the per-parameter state 'momentum_buffer'"):
+        _step(rt, th, opt, th_opt, *_batch(rng))
+    opt.param_groups[0]["momentum"] = 0.0
+    _assert_unchanged(opt, before)
