@@ -46,6 +46,11 @@ class Optimizer:
                 "params argument given to the optimizer should be an iterable of Tensors or dicts, "
                 "but got a single Variable; pass model.parameters() or [tensor]"
             )
+        if isinstance(params, set):
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but the ordering of "
+                "tensors in sets will change between runs. Please use a list instead."
+            )
         params = list(params)
         if not params:
             raise ValueError("optimizer got an empty parameter list")
@@ -58,7 +63,19 @@ class Optimizer:
         """Add a group of parameters with its own hyperparameters (missing ones default)."""
         group = dict(param_group)
         params = group["params"]
+        if isinstance(params, set):
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but the ordering of "
+                "tensors in sets will change between runs. Please use a list instead."
+            )
         params = [params] if isinstance(params, Variable) else list(params)
+        # ``model.named_parameters()``: (name, tensor) pairs; the names go to 'param_names'.
+        names = [p[0] for p in params if isinstance(p, tuple)]
+        if names:
+            if len(names) != len(params):
+                raise ValueError("all optimizer params should be with/without names. Some param names are missing")
+            params = [p[1] for p in params]
+            group["param_names"] = names
         for p in params:
             if not isinstance(p, Variable):
                 raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
@@ -83,7 +100,7 @@ class Optimizer:
 
     def _functional(self, group, group_state=None) -> F.Optimizer:
         """The group's functional optimizer (validates its hyperparameters)."""
-        return type(self)._make(**{name: group[name] for name in self.defaults})
+        return type(self)._make(**{name: group[name] for name in self.defaults if name not in _IMPLEMENTATION})
 
     # Per-parameter state PyTorch creates on the first step that needs it (SGD's momentum
     # buffer when momentum becomes non-zero); any other state a changed option needs is a
@@ -356,6 +373,25 @@ class Optimizer:
         return "\n".join(lines)
 
 
+# PyTorch's implementation selectors. rustorch always runs one compiled update with the
+# single-tensor formulas (``foreach=False``), which ``foreach``, ``fused`` and ``capturable``
+# only choose among; they are kept in the param groups, as PyTorch keeps them.
+_IMPLEMENTATION = ("foreach", "capturable", "differentiable", "fused")
+
+
+def _implementation(**options) -> dict:
+    for name, value in options.items():
+        if value is not None and not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True, False or None, got {value!r}")
+    if options.get("differentiable"):
+        raise NotImplementedError(
+            "differentiable=True (autograd through optimizer.step()) is not supported by rustorch's "
+            "optimizers; differentiate through the functional optimizers (rustorch.functional.adam, ...) "
+            "with jax.grad instead"
+        )
+    return options
+
+
 def _keeps_buffers(group_state) -> bool:
     """Whether a group's existing state holds momentum buffers (SGD, RMSprop)."""
     state = None if group_state is None else group_state.state
@@ -424,10 +460,13 @@ class Adam(Optimizer):
     _structural_names = ("amsgrad", "maximize", "decoupled_weight_decay")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
-                 *, maximize=False, decoupled_weight_decay=False):
+                 *, foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
+                 decoupled_weight_decay=False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, maximize=maximize,
-                                      decoupled_weight_decay=decoupled_weight_decay))
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      **_implementation(foreach=foreach, capturable=capturable,
+                                                        differentiable=differentiable, fused=fused)))
 
     def _functional(self, group, group_state=None):
         make = F.adamw if group["decoupled_weight_decay"] else F.adam
@@ -441,8 +480,9 @@ class AdamW(Adam):
     ``param *= 1 - lr * wd`` before the Adam step."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
-                 *, maximize=False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                 *, maximize=False, foreach=None, capturable=False, differentiable=False, fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, foreach=foreach,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
                          decoupled_weight_decay=True)
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -466,9 +506,11 @@ class SGD(Optimizer):
     _structural_names = ("nesterov", "maximize", "uses_momentum")
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
-                 maximize=False):
+                 *, maximize=False, foreach=None, differentiable=False, fused=None):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                      nesterov=nesterov, maximize=maximize))
+                                      nesterov=nesterov, maximize=maximize,
+                                      **_implementation(foreach=foreach, differentiable=differentiable,
+                                                        fused=fused)))
 
     _lazy_fields = ("momentum_buffer", "has_momentum_buffer")
 
@@ -508,15 +550,17 @@ class RMSprop(Optimizer):
     _structural_names = ("centered", "maximize", "uses_momentum")
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False, maximize=False):
+                 centered=False, capturable=False, foreach=None, maximize=False, differentiable=False):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered, maximize=maximize))
+                                      momentum=momentum, centered=centered, maximize=maximize,
+                                      **_implementation(capturable=capturable, foreach=foreach,
+                                                        differentiable=differentiable)))
 
     def _structure(self, group, group_state=None):
         return (group["centered"], group["maximize"], group["momentum"] > 0 or _keeps_buffers(group_state))
 
     def _functional(self, group, group_state=None):
-        kwargs = {name: group[name] for name in self.defaults}
+        kwargs = {name: group[name] for name in self.defaults if name not in _IMPLEMENTATION}
         if not kwargs["momentum"] > 0 and _keeps_buffers(group_state):
             kwargs["momentum"] = 1.0  # build with buffers; the group's 0 reaches the state before the step
         return F.rmsprop(**kwargs)
@@ -533,10 +577,12 @@ class Adagrad(Optimizer):
     _structural_names = ("maximize",)
 
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
-                 eps=1e-10, *, maximize=False):
+                 eps=1e-10, foreach=None, *, maximize=False, differentiable=False, fused=None):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
-                                      maximize=maximize))
+                                      maximize=maximize,
+                                      **_implementation(foreach=foreach, differentiable=differentiable,
+                                                        fused=fused)))
         for group, group_state in zip(self.param_groups, self._groups_state):
             group_state.state = group_state.functional.init([p._concrete() for p in group["params"]])
             group_state.eager = True
@@ -566,8 +612,11 @@ class Adadelta(Optimizer):
     _hyper_names = ("lr", "rho", "eps", "weight_decay")
     _structural_names = ("maximize",)
 
-    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, maximize=False):
-        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize))
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, foreach=None, *, capturable=False,
+                 maximize=False, differentiable=False):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize,
+                                      **_implementation(foreach=foreach, capturable=capturable,
+                                                        differentiable=differentiable)))
 
 
 class Adamax(Optimizer):
@@ -578,9 +627,12 @@ class Adamax(Optimizer):
     _hyper_names = ("lr", "betas", "eps", "weight_decay")
     _structural_names = ("maximize",)
 
-    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, *, maximize=False):
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, foreach=None, *,
+                 maximize=False, differentiable=False, capturable=False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      maximize=maximize))
+                                      maximize=maximize,
+                                      **_implementation(foreach=foreach, differentiable=differentiable,
+                                                        capturable=capturable)))
 
 
 class NAdam(Optimizer):
@@ -593,10 +645,13 @@ class NAdam(Optimizer):
     _structural_names = ("decoupled_weight_decay", "maximize")
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
-                 decoupled_weight_decay=False, *, maximize=False):
+                 decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                       momentum_decay=momentum_decay,
-                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize))
+                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+                                      **_implementation(foreach=foreach, capturable=capturable,
+                                                        differentiable=differentiable)))
 
 
 class RAdam(Optimizer):
@@ -609,6 +664,9 @@ class RAdam(Optimizer):
     _structural_names = ("decoupled_weight_decay", "maximize")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 decoupled_weight_decay=False, *, maximize=False):
+                 decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize))
+                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+                                      **_implementation(foreach=foreach, capturable=capturable,
+                                                        differentiable=differentiable)))

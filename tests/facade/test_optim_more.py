@@ -85,8 +85,9 @@ def test_state_dict_exchanges_with_torch(name):
         assert set(ours["state"][index]) == set(entry)
         for key, value in entry.items():
             assert_close(np.asarray(ours["state"][index][key]), value, err_msg=key)
+    assert set(ours["param_groups"][0]) == set(theirs["param_groups"][0])
     for key, value in ours["param_groups"][0].items():
-        if key != "params":
+        if key not in ("params", "foreach"):  # torch runs with foreach=False here
             assert theirs["param_groups"][0][key] == value, key
 
     # torch -> rustorch, then both continue
@@ -216,8 +217,7 @@ def test_add_param_group_and_exports():
     th_opt = torch.optim.RMSprop(th[0].parameters(), lr=0.01, foreach=False)
     opt.add_param_group({"params": rt[2].parameters(), "lr": 0.002, "momentum": 0.9})
     th_opt.add_param_group({"params": th[2].parameters(), "lr": 0.002, "momentum": 0.9})
-    assert [sorted(g) for g in opt.param_groups] == [sorted(k for k in g if k not in (
-        "capturable", "foreach", "differentiable")) for g in th_opt.param_groups]
+    assert [sorted(g) for g in opt.param_groups] == [sorted(g) for g in th_opt.param_groups]
     rng = np.random.default_rng(5)
     for _ in range(5):
         _step(rt, th, opt, th_opt, *_batch(rng))
@@ -274,3 +274,28 @@ def test_options_torch_cannot_change_mid_run_raise_and_change_nothing():
         _step(rt, th, opt, th_opt, *_batch(rng))
     opt.param_groups[0]["momentum"] = 0.0
     _assert_unchanged(opt, before)
+
+
+def test_signatures_named_parameters_and_implementation_options_as_torch():
+    import inspect
+
+    for name in NAMES + ["Adam", "AdamW"]:
+        ours = [(n, p.kind, p.default) for n, p in inspect.signature(getattr(rustorch.optim, name)).parameters.items()]
+        theirs = [(n, p.kind, p.default) for n, p in inspect.signature(getattr(torch.optim, name)).parameters.items()]
+        assert ours == theirs, name
+    rt, th = _twin_mlp()
+    # Positional hyperparameters as torch takes them; named parameters; foreach/fused accepted.
+    opt = rustorch.optim.SGD(rt.named_parameters(), 0.05, 0.9, foreach=True, fused=False)
+    th_opt = torch.optim.SGD(th.named_parameters(), 0.05, 0.9, foreach=False)
+    assert opt.param_groups[0]["param_names"] == th_opt.param_groups[0]["param_names"]
+    assert opt.state_dict()["param_groups"][0]["param_names"] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        _step(rt, th, opt, th_opt, *_batch(rng))
+        assert_params(rt, th)
+    with pytest.raises(NotImplementedError, match="differentiable=True"):
+        rustorch.optim.Adam(rt.parameters(), differentiable=True)
+    with pytest.raises(TypeError, match="ordered collections"):
+        rustorch.optim.Adam(set(rt.parameters()))
+    with pytest.raises(ValueError, match="Some param names are missing"):
+        rustorch.optim.Adam([("w", rt[0].weight), rt[0].bias])
