@@ -235,3 +235,29 @@ def test_training_with_one_cycle_matches_torch(name):
 
     _trajectory(lambda m: getattr(rustorch.optim, name)(m.parameters(), **config),
                 lambda m: getattr(torch.optim, name)(m.parameters(), foreach=False, **config), schedule, steps=20)
+
+
+def test_user_written_scheduler_on_the_base_class():
+    """A scheduler written against torch's base class (``get_lr`` from ``base_lrs`` and
+    ``last_epoch``, the old ``_LRScheduler`` name) runs unchanged."""
+    def make(module, opt):
+        class Warmup(module._LRScheduler):
+            def __init__(self, optimizer, warmup, last_epoch=-1):
+                self.warmup = warmup
+                super().__init__(optimizer, last_epoch)
+
+            def get_lr(self):
+                scale = min(1.0, (self.last_epoch + 1) / self.warmup)
+                return [base_lr * scale for base_lr in self.base_lrs]
+
+        return Warmup(opt, 5)
+
+    rt_opt, th_opt = _opt(rustorch, "Adam", 2), _opt(torch, "Adam", 2)
+    rt_s, th_s = make(rs, rt_opt), make(ts, th_opt)
+    for _ in range(8):
+        rt_opt.step()
+        th_opt.step()
+        rt_s.step()
+        th_s.step()
+        assert rt_s.get_last_lr() == th_s.get_last_lr()
+        assert rt_s.state_dict() == {k: v for k, v in th_s.state_dict().items()}
