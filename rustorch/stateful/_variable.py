@@ -454,7 +454,9 @@ class Variable:
 
     def detach(self) -> "Variable":
         """A Variable with the same value and no history (``requires_grad=False``)."""
-        if self._node is None:
+        if self._node is None or self._value is not None:
+            # A computed value needs no history, and its graph may be freed by a backward()
+            # (truncated backpropagation through time detaches last step's hidden state).
             return Variable._wrap(self._value)
         with _graph.no_grad():
             return apply(_stop_gradient, self)
