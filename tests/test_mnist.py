@@ -309,11 +309,13 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server(data_root, tmp_path_factory):
-    """A loopback HTTP server with mirrors good/, truncated/, garbage/ and wrong/ (valid gzip,
+    """A loopback HTTP server with mirrors good/, truncated/, garbage/, bomb/ (64 KiB inflating to
+    64 MiB) and wrong/ (valid gzip,
     wrong content); missing/ gives 404s."""
     served = tmp_path_factory.mktemp("served")
-    for folder in ("good", "truncated", "garbage", "wrong"):
+    for folder in ("good", "truncated", "garbage", "wrong", "bomb"):
         (served / folder).mkdir()
+    bomb = gzip.compress(bytes(64 << 20), compresslevel=6)
     for name in NAMES:
         packed = _real_file(data_root, name)
         packed = packed.read_bytes() if packed.suffix == ".gz" else gzip.compress(packed.read_bytes())
@@ -321,6 +323,7 @@ def server(data_root, tmp_path_factory):
         (served / "truncated" / (name + ".gz")).write_bytes(packed[: len(packed) // 3])
         (served / "garbage" / (name + ".gz")).write_bytes(b"<html>not here</html>" * 50)
         (served / "wrong" / (name + ".gz")).write_bytes(gzip.compress(b"\0\0\x08\x01" + bytes(8)))
+        (served / "bomb" / (name + ".gz")).write_bytes(bomb)
     httpd = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(_Handler, directory=str(served)))
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -357,7 +360,7 @@ def test_download_skips_404_mirror_and_reuses_files(server, loopback, tmp_path, 
 def test_download_failures_listed_and_nothing_left(server, loopback, tmp_path, monkeypatch):
     monkeypatch.setenv("RUSTORCH_MNIST_MIRRORS", ",".join(
         [f"{server}/missing/", f"{server}/truncated/", f"{server}/garbage/", f"{server}/wrong/",
-         "http://127.0.0.1:1/"]))
+         f"{server}/bomb/", "http://127.0.0.1:1/"]))
     with pytest.raises(DownloadError) as info:
         MNIST(tmp_path, download=True)
     message = str(info.value)
@@ -366,6 +369,8 @@ def test_download_failures_listed_and_nothing_left(server, loopback, tmp_path, m
     assert f"{server}/truncated/{first}: EOFError: the gzip stream ends early" in message
     assert f"{server}/garbage/{first}: not a valid gzip stream" in message
     assert f"{server}/wrong/{first}: sha256 of the decompressed content is" in message
+    # 64 KiB inflating to 64 MiB: abandoned one chunk past the 47,040,016 bytes of the real file.
+    assert f"{server}/bomb/{first}: ValueError: the content inflates to more than 47040016 bytes" in message
     assert f"http://127.0.0.1:1/{first}: cannot connect" in message
     assert os.listdir(tmp_path / "MNIST" / "raw") == []
 

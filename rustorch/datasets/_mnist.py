@@ -383,7 +383,7 @@ class MNIST(Dataset):
                 except RuntimeError:
                     pass
             folder = os.path.dirname(path) if path else os.path.join(self.root, "MNIST", "raw")
-            download_verified(name + ".gz", digest, folder, mirrors)
+            download_verified(name + ".gz", digest, folder, mirrors, max_size=_SIZES[name])
             if path is not None and not path.endswith(".gz"):
                 # The raw file would still be found before the fresh .gz beside it.
                 os.remove(path)
