@@ -309,9 +309,8 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server(data_root, tmp_path_factory):
-    """A loopback HTTP server with mirrors good/, truncated/, garbage/, bomb/ (64 KiB inflating to
-    64 MiB) and wrong/ (valid gzip,
-    wrong content); missing/ gives 404s."""
+    """A loopback HTTP server with mirrors good/, truncated/, garbage/, bomb/ (64 KiB inflating
+    to 64 MiB) and wrong/ (valid gzip, wrong content); missing/ gives 404s."""
     served = tmp_path_factory.mktemp("served")
     for folder in ("good", "truncated", "garbage", "wrong", "bomb"):
         (served / folder).mkdir()
