@@ -20,6 +20,7 @@ import pickle
 import struct
 import sys
 import tracemalloc
+import warnings
 import zipfile
 
 import numpy as np
@@ -180,8 +181,6 @@ def _zip_mutants(rng, seeds, count):
                 records.insert(int(rng.integers(0, len(records) + 1)), records[i])
             else:
                 records[i] = ("data/" + str(int(rng.integers(0, 5))), records[i][1])
-            import warnings
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 yield "zip", _zip(records)
@@ -216,8 +215,9 @@ def _safetensors_mutants(rng, count):
             yield "safetensors", raw[:8] + _mutate_bytes(rng, raw[8:])
             continue
         if kind == 1:  # the length field
-            length = struct.unpack("<Q", raw[:8])[0] + int(rng.choice([-9, -1, 1, 7, 2**40, -length_of(raw)]))
-            yield "safetensors", struct.pack("<Q", max(length, 0) % 2**64) + raw[8:]
+            declared = struct.unpack("<Q", raw[:8])[0]
+            length = declared + int(rng.choice([-9, -1, 1, 7, 2**40, -declared]))
+            yield "safetensors", struct.pack("<Q", max(length, 0)) + raw[8:]
             continue
         mutated = json.loads(json.dumps(header))
         if kind == 2:  # a field of a tensor
@@ -235,10 +235,6 @@ def _safetensors_mutants(rng, count):
                 mutated["d"] = {"dtype": "F16", "shape": [int(rng.integers(0, 9))], "data_offsets": [41, 41 + 2 * int(rng.integers(0, 9))]}
             encoded = json.dumps(mutated).encode()
         yield "safetensors", struct.pack("<Q", len(encoded)) + encoded + body
-
-
-def length_of(raw):
-    return struct.unpack("<Q", raw[:8])[0]
 
 
 _REASONS = (
