@@ -591,7 +591,7 @@ def _collect(root, source: str) -> dict:
                 if type(item) not in _PLAIN:
                     visit(item, path + (index,))
         elif kind in (set, frozenset):
-            if _holds_guarded(value):
+            if any(_holds_guarded(item) for item in value):
                 raise checkpoint_error(
                     source, f"the pickle puts tensors or storages inside a set at {_values.describe_path('obj', path)}"
                 )
