@@ -109,6 +109,9 @@ from .stateful._tensor_functions import (
     zeros_like,
 )
 
+# --- optimizers beyond Adam/AdamW/SGD ---
+from .stateful import Adadelta, Adagrad, Adamax, NAdam, RAdam, RMSprop
+
 float32 = _np.dtype(_np.float32)
 float = float32
 float64 = _np.dtype(_np.float64)
@@ -124,6 +127,50 @@ long = int64
 uint8 = _np.dtype(_np.uint8)
 bool = _np.dtype(_np.bool_)
 
+# --- torch.* tensor functions, devices, backends (surface block) ---
+from .stateful._tensor_functions import *  # noqa: E402,F401,F403  (names listed in its __all__)
+from . import accelerator, backends, cuda  # noqa: E402
+from ._device import device  # noqa: E402
+from .stateful import (  # noqa: E402
+    BCELoss,
+    CosineEmbeddingLoss,
+    HuberLoss,
+    KLDivLoss,
+    MarginRankingLoss,
+    SmoothL1Loss,
+    TripletMarginLoss,
+)
+
+bfloat16 = _np.dtype(__import__("jax.numpy", fromlist=["bfloat16"]).bfloat16)
+complex64 = cfloat = _np.dtype(_np.complex64)
+complex128 = cdouble = _np.dtype(_np.complex128)
+short = int16
+dtype = _np.dtype
+# --- end surface block ---
+
+from . import multiprocessing, onnx  # noqa: E402
+from .nn import modules as _nn_modules  # noqa: E402,F401  (PyTorch's layer paths: nn.modules.rnn.LSTM)
+
 __version__ = "0.1.0"
 
 _enable_by_default()
+
+# --- sequence models: embedding, normalisation, recurrent layers, attention, Transformers ---
+from .stateful import (  # noqa: E402
+    GRU,
+    LSTM,
+    RNN,
+    Embedding,
+    GroupNorm,
+    GRUCell,
+    LayerNorm,
+    LSTMCell,
+    MultiheadAttention,
+    RMSNorm,
+    RNNCell,
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)

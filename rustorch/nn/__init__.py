@@ -34,7 +34,41 @@ from ..stateful import (
     Unflatten,
 )
 from . import functional
+
+# --- sequence models: embedding, normalisation, recurrent layers, attention, Transformers ---
+from ..stateful import (
+    GRU,
+    LSTM,
+    RNN,
+    Embedding,
+    GroupNorm,
+    GRUCell,
+    LayerNorm,
+    LSTMCell,
+    MultiheadAttention,
+    RMSNorm,
+    RNNBase,
+    RNNCell,
+    RNNCellBase,
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
+from . import utils
 # Data parallelism over devices and processes (rustorch.distributed)
 from . import parallel
 from .parallel import DataParallel
 from ..stateful._sync_batchnorm import SyncBatchNorm
+# --- more losses, init, utils (surface block) ---
+from ..stateful import (
+    BCELoss,
+    CosineEmbeddingLoss,
+    HuberLoss,
+    KLDivLoss,
+    MarginRankingLoss,
+    SmoothL1Loss,
+    TripletMarginLoss,
+)
+from . import init, utils

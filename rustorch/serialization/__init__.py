@@ -7,7 +7,7 @@ unpickler that never imports or calls anything the file names.
 import io
 import os
 
-from . import _pickling, _safetensors, _values, _zipformat
+from . import _pickling, _safetensors, _source, _values, _zipformat
 from ._atomic import atomic_write
 from ._errors import CheckpointError, checkpoint_error
 
@@ -114,32 +114,34 @@ def load(f, map_location=None, *, weights_only: bool = True, map_to: str = "tens
             "rustorch.load reads tensors, containers, numbers and strings only (weights_only=True); "
             "loading arbitrary pickled objects would let a file run code, so it is not supported"
         )
-    _values.check_map_to(map_to)
+    converter = _values.Converter(map_to)
     if isinstance(f, (str, os.PathLike)):
         path = os.fsdecode(f)
         with open(path, "rb") as handle:
-            return _load_from(handle, os.fstat(handle.fileno()).st_size, repr(path), map_to)
+            source = _source.ByteSource(repr(path), os.fstat(handle.fileno()).st_size, fileobj=handle)
+            return _load_from(source, converter)
     if not callable(getattr(f, "read", None)):
         raise TypeError(
             f"load: f must be a path (str or os.PathLike) or a binary file object with read(), "
             f"got {type(f).__name__}."
         )
     data = f.read()
-    if not isinstance(data, (bytes, bytearray)):
+    if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError("load: f returned text; open the file in binary mode, e.g. open(path, 'rb').")
-    return _load_from(io.BytesIO(data), len(data), "<file object>", map_to)
+    name = getattr(f, "name", None)
+    source_name = repr(name) if isinstance(name, str) else "<file object>"
+    return _load_from(_source.ByteSource(source_name, len(data), data=data), converter)
 
 
-def _load_from(handle, size: int, source: str, map_to: str):
-    start = handle.read(512)
-    handle.seek(0)
+def _load_from(source, converter):
+    start = source.read(0, min(source.size, 512))
     if start[:4] == b"PK\x03\x04" or start[:4] == b"PK\x05\x06":
-        return _zipformat.read_archive(handle, source, _values.array_converter(map_to))
+        return _zipformat.read_archive(source, converter)
     if len(start) >= 9 and start[8:9] == b"{":
-        return _safetensors.read(handle, size, source, _values.array_converter(map_to))
+        return _safetensors.read(source, converter)
     if (start[:1] == b"\x80" and _LEGACY_TORCH_MAGIC in start[:32]) or start[257:262] == b"ustar":
         raise checkpoint_error(
-            source,
+            source.name,
             "it is in the legacy PyTorch format (torch.save before 1.6, or with "
             "_use_new_zipfile_serialization=False), which cannot be read safely; re-save it with "
             "torch >= 1.6: torch.save(torch.load(path, weights_only=True), path, "
@@ -147,13 +149,13 @@ def _load_from(handle, size: int, source: str, map_to: str):
         )
     if start[:1] == b"\x80":
         raise checkpoint_error(
-            source,
+            source.name,
             "it is a bare pickle stream, not a checkpoint archive; it was refused because "
             "unpickling arbitrary data can run code. Save tensors with torch.save (>= 1.6) or save()",
         )
     if not start:
-        raise checkpoint_error(source, "the file is empty")
+        raise checkpoint_error(source.name, "the file is empty")
     raise checkpoint_error(
-        source,
+        source.name,
         f"it is neither a PyTorch zip checkpoint nor a safetensors file (it starts with {start[:8]!r})",
     )

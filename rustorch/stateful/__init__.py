@@ -46,3 +46,40 @@ from ._random import Generator, initial_seed, manual_seed
 from ._variable import Tensor, Variable, tensor
 from ._bridge import functional_model, load_functional
 from ._optim import SGD, Adam, AdamW, Optimizer
+
+# --- sequence models: embedding, normalisation, recurrent layers, attention, Transformers ---
+from ._sequence import (
+    GRU,
+    LSTM,
+    RNN,
+    Embedding,
+    GroupNorm,
+    GRUCell,
+    LayerNorm,
+    LSTMCell,
+    RMSNorm,
+    RNNBase,
+    RNNCell,
+    RNNCellBase,
+)
+from ._transformer import (
+    MultiheadAttention,
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
+from ._optim import Adadelta, Adagrad, Adamax, NAdam, RAdam, RMSprop
+# --- more losses, hooks, tensor API (surface block) ---
+from ._losses import (
+    BCELoss,
+    CosineEmbeddingLoss,
+    HuberLoss,
+    KLDivLoss,
+    MarginRankingLoss,
+    SmoothL1Loss,
+    TripletMarginLoss,
+)
+from ._module import RemovableHandle
+from ._tensor_methods import Size

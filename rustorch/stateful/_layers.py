@@ -41,7 +41,7 @@ def _expect(layer, input, ranks, description):
     if input.ndim not in ranks:
         want = " or ".join(f"{r}-D" for r in ranks)
         raise ValueError(
-            f"{layer!r}: expected {want} input ({description}), got {input.ndim}-D input of shape {input.shape}"
+            f"{layer!r}: expected {want} input ({description}), got {input.ndim}-D input of shape {tuple(input.shape)}"
         )
 
 
@@ -49,7 +49,7 @@ def _expect_size(layer, input, dim, size, description):
     if input.shape[dim] != size:
         raise ValueError(
             f"{layer!r}: expected input with {size} {description} (dimension {dim}), "
-            f"got input of shape {input.shape}"
+            f"got input of shape {tuple(input.shape)}"
         )
 
 
@@ -88,17 +88,19 @@ class Linear(Module):
     """``y = x W^T + b``, as ``torch.nn.Linear(in_features, out_features, bias=True)``.
 
     ``weight`` is ``[out_features, in_features]``; both weight and bias start from
-    ``U(±1/sqrt(in_features))`` (PyTorch's kaiming-uniform with ``a=sqrt(5)``).
+    ``U(±1/sqrt(in_features))`` (PyTorch's kaiming-uniform with ``a=sqrt(5)``). ``device``
+    and ``dtype`` place and type the parameters, as PyTorch's factory keywords.
 
     Raises:
         ValueError: the input's last dimension is not ``in_features``.
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
         _init_weight_and_bias(self, (out_features, in_features), bias, dtype)
+        self.to(device=device)
 
     def forward(self, input):
         _expect(self, input, range(1, 64), "[*, in_features]")
@@ -121,12 +123,17 @@ class Conv2d(Module):
     """2-D convolution over NCHW input, as ``torch.nn.Conv2d``.
 
     Args:
-        in_channels, out_channels: channel counts (both divisible by ``groups``).
-        kernel_size, stride (1), padding (0; an int, a pair, ``'same'`` or ``'valid'``),
-        dilation (1): an int or a pair each.
-        groups: blocked connections (default 1).
-        bias: learnable bias (default True).
-        padding_mode: ``'zeros'`` (default), ``'reflect'``, ``'replicate'`` or ``'circular'``.
+        in_channels (int): channels of the input (divisible by ``groups``).
+        out_channels (int): channels of the output (divisible by ``groups``).
+        kernel_size (int or pair): the window's height and width.
+        stride (int or pair, default 1): the window's step.
+        padding (int, pair, ``'same'`` or ``'valid'``, default 0): added on both sides of each
+            spatial dimension.
+        dilation (int or pair, default 1): spacing between the window's taps.
+        groups (int, default 1): blocked connections from input to output channels.
+        bias (bool, default True): add a learnable bias.
+        padding_mode (str, default ``'zeros'``): ``'zeros'``, ``'reflect'``, ``'replicate'`` or
+            ``'circular'``.
 
     ``weight`` is ``[out_channels, in_channels // groups, kH, kW]``, initialised as PyTorch.
 
@@ -230,7 +237,8 @@ class _BatchNorm(Module):
         # with version 2; older (or unversioned) state dicts keep the module's current count.
         return name == "num_batches_tracked" and (version is None or version < 2)
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, dtype=None):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 device=None, dtype=None):
         super().__init__()
         self.num_features = num_features
         self.eps = eps
@@ -253,6 +261,7 @@ class _BatchNorm(Module):
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
+        self.to(device=device)
 
     def reset_running_stats(self) -> None:
         """Running mean 0, running variance 1, ``num_batches_tracked`` 0."""
@@ -491,7 +500,7 @@ LeakyReLU = _activation("LeakyReLU", F.leaky_relu, "``torch.nn.LeakyReLU(negativ
 GELU = _activation("GELU", F.gelu, "``torch.nn.GELU(approximate='none')`` (exact erf form or 'tanh').",
                    (("approximate", "none"),))
 Sigmoid = _activation("Sigmoid", F.sigmoid, "``1 / (1 + exp(-x))``, as ``torch.nn.Sigmoid``.")
-Tanh = _activation("Tanh", F.tanh, "``torch.nn.Tanh``.")
+Tanh = _activation("Tanh", F.tanh, "``tanh(x) = (exp(x) - exp(-x)) / (exp(x) + exp(-x))``, as ``torch.nn.Tanh``.")
 ELU = _activation("ELU", F.elu, "``torch.nn.ELU(alpha=1.0)``.", (("alpha", 1.0),))
 SiLU = _activation("SiLU", F.silu, "``x * sigmoid(x)``, as ``torch.nn.SiLU``.")
 Softplus = _activation("Softplus", F.softplus, "``torch.nn.Softplus(beta=1.0, threshold=20.0)``.",
