@@ -717,6 +717,12 @@ class Variable(TensorMethods):
 
     __str__ = __repr__
 
+    def __format__(self, format_spec: str) -> str:
+        """A 0-d tensor formats as its Python number (``f"{loss:.4f}"``), as in PyTorch."""
+        if self.ndim == 0:
+            return self.item().__format__(format_spec)
+        return object.__format__(self, format_spec)
+
     # ------------------------------------------------------------------------ autograd
     def requires_grad_(self, requires_grad: bool = True) -> "Variable":
         """Set ``requires_grad`` on a leaf in place; returns ``self``."""
