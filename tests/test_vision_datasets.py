@@ -12,6 +12,8 @@ import struct
 import zlib
 
 import numpy as np
+
+import rustorch
 import pytest
 import torch
 from PIL import Image
@@ -82,7 +84,7 @@ def test_pytorch_examples_mnist_pipeline(torchvision_root, monkeypatch):
     data, target = next(iter(test_loader))
     x = np.asarray(data)
     # The first test image through ToTensor + Normalize, by the definitions.
-    expected = (dataset2.data[0].astype(np.float32) / np.float32(255) - np.float32(0.1307)) / np.float32(0.3081)
+    expected = (np.asarray(dataset2.data[0]).astype(np.float32) / np.float32(255) - np.float32(0.1307)) / np.float32(0.3081)
     np.testing.assert_array_equal(x[0, 0], expected)
     assert np.asarray(target)[:5].tolist() == [7, 2, 1, 0, 4]
     # Normalised with the training statistics, the test split has mean ~0 and std ~1.
@@ -94,12 +96,17 @@ def test_mnist_items_attributes_and_layouts(mnist_dir, torchvision_root, numpy_b
     tv = datasets.MNIST(torchvision_root, train=False)
     img, label = tv[0]
     assert isinstance(img, np.ndarray) and img.shape == (28, 28) and img.dtype == np.uint8 and label == 7
-    np.testing.assert_array_equal(flat.data, tv.data)
-    assert tv.targets.dtype == np.int64 and tv.class_to_idx["3 - three"] == 3
+    np.testing.assert_array_equal(np.asarray(flat.data), tv.data.numpy())
+    assert isinstance(tv.data, rustorch.Tensor) and tv.data.dtype == np.uint8
+    assert isinstance(tv.targets, rustorch.Tensor) and np.issubdtype(tv.targets.dtype, np.integer)
+    assert tv.data.unsqueeze(1).clone().shape == (10000, 1, 28, 28)  # torchvision-style use
+    assert tv.class_to_idx["3 - three"] == 3
+    tv.data, tv.targets = tv.data[:5], tv.targets[:5]  # reassigned, as programs subset them
+    assert len(tv) == 5 and tv[4][1] == int(tv.targets[4].item())
     vision.set_image_backend("PIL")
     img, _ = tv[0]
     assert isinstance(img, Image.Image) and img.mode == "L" and img.size == (28, 28)
-    np.testing.assert_array_equal(np.asarray(img), tv.data[0])
+    np.testing.assert_array_equal(np.asarray(img), tv.data[0].numpy())
 
 
 def test_missing_files_and_download_errors(tmp_path, monkeypatch):

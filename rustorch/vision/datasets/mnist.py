@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 
+import rustorch
 from rustorch import datasets as _raw
 from rustorch.datasets import DownloadError, read_idx
 
@@ -45,13 +46,15 @@ class MNIST(VisionDataset):
             ``RuntimeError`` saying where to put the files.
 
     ``ds[i]`` is ``(image, label)``: the image a PIL ``L`` image (``set_image_backend('numpy')``:
-    a uint8 numpy ``[28, 28]``), the label an int. Attributes ``data`` (uint8 numpy
-    ``[N, 28, 28]``), ``targets`` (int64 numpy ``[N]``), ``classes``, ``class_to_idx``.
-    torchvision holds ``data``/``targets`` as torch tensors; numpy arrays index, compare and
-    mask the same way.
+    a uint8 numpy ``[28, 28]``), the label an int. Attributes ``data`` (a uint8 tensor
+    ``[N, 28, 28]``), ``targets`` (an integer tensor ``[N]``), as torchvision's; both may be
+    reassigned (a tensor or an array, e.g. ``ds.data = ds.data[:1000]``). ``classes``,
+    ``class_to_idx``. Items are read from host copies, so a loader never records tensor ops.
 
     Raises ``RuntimeError`` when the files are missing (naming the folder and files) or corrupt.
     """
+
+    _data_tensor = _targets_tensor = None
 
     classes = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four",
                "5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine"]
@@ -62,8 +65,35 @@ class MNIST(VisionDataset):
         if not isinstance(train, bool):
             raise TypeError(f"{type(self).__name__}: train must be a bool, got {train!r}")
         self.train = train
-        self.data, targets = self._load(download)
-        self.targets = targets.astype(np.int64)
+        data, targets = self._load(download)
+        self.data, self.targets = data, targets.astype(np.int64)
+
+    # torchvision's attributes are tensors; items are read from the host arrays behind them.
+    @property
+    def data(self):
+        if self._data_tensor is None:
+            self._data_tensor = rustorch.tensor(self._data)
+        return self._data_tensor
+
+    @data.setter
+    def data(self, value) -> None:
+        self._data, self._data_tensor = np.asarray(value), None
+
+    @property
+    def targets(self):
+        if self._targets_tensor is None:
+            self._targets_tensor = rustorch.tensor(self._targets)
+        return self._targets_tensor
+
+    @targets.setter
+    def targets(self, value) -> None:
+        self._targets, self._targets_tensor = np.asarray(value).astype(np.int64), None
+
+    def __getstate__(self) -> dict:
+        # Loader workers get the host arrays only: they never hold (or import) JAX arrays.
+        state = dict(self.__dict__)
+        state["_data_tensor"] = state["_targets_tensor"] = None
+        return state
 
     @property
     def raw_folder(self) -> str:
@@ -87,10 +117,10 @@ class MNIST(VisionDataset):
         return raw.data, raw.targets
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self._data)
 
     def __getitem__(self, index: int):
-        img, target = from_array(self.data[index]), int(self.targets[index])
+        img, target = from_array(self._data[index]), int(self._targets[index])
         return self._apply(img, target)
 
     def extra_repr(self) -> str:
