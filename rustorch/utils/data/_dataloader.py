@@ -455,24 +455,29 @@ class _WorkerIterator:
                 self._rcvd_idx += 1
                 return self._process(data)
             worker_id, index, data = self._receive()
-            if index is None:
-                continue  # a late answer to a Resume
+            if index is None or index not in self._task_worker or index in self._arrived:
+                continue  # a late answer to a Resume, or to a task dropped below
             self._outstanding -= 1
             if isinstance(data, IterableEnd):
-                self._task_worker.pop(index, None)
+                self._task_worker.pop(index)
                 if self._active[worker_id]:
                     self._active[worker_id] = False
+                    # The worker's other pending tasks can only end the same way: drop them.
+                    for task, owner in list(self._task_worker.items()):
+                        if owner == worker_id and task not in self._arrived:
+                            del self._task_worker[task]
+                            self._outstanding -= 1
                     if not self._persistent:
                         self._requests_queues[worker_id].put(None)
                         self._alive.remove(worker_id)
                 self._put_request()
                 continue
             if index == self._rcvd_idx:
-                self._task_worker.pop(index, None)
+                self._task_worker.pop(index)
                 self._rcvd_idx += 1
                 return self._process(data)
             if not self._in_order:
-                self._task_worker.pop(index, None)
+                self._task_worker.pop(index)
                 return self._process(data)
             self._arrived[index] = data
 
