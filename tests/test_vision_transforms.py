@@ -363,3 +363,18 @@ def test_random_erasing_and_dtype_conversion(rng):
     assert picks == {6.0, 4.0}
     never = T.RandomChoice([T.Lambda(lambda t: t * 2), T.Lambda(lambda t: t + 1)], p=[0.0, 1.0])
     assert {float(_np(never(rs.tensor(np.full(1, 3, np.float32))))[0]) for _ in range(10)} == {4.0}
+
+
+def test_compose_hands_real_tensors_to_user_code_between_host_runs(rng):
+    rgb = _rgb(rng)
+    seen = []
+
+    def record(x):
+        seen.append(type(x))
+        return x * 2
+
+    chain = T.Compose([T.ToTensor(), T.Normalize((0.5,) * 3, (0.5,) * 3), T.Lambda(record), T.CenterCrop(3)])
+    out = chain(rgb)
+    assert isinstance(out, rs.Variable) and seen == [rs.Variable]
+    step = T.Normalize((0.5,) * 3, (0.5,) * 3)(T.ToTensor()(rgb))
+    np.testing.assert_array_equal(_np(out), _np(T.CenterCrop(3)(step * 2)))

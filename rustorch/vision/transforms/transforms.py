@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from rustorch.utils.data._convert import is_host_safe
+from rustorch.utils.data._convert import host_arrays, host_mode, is_host_safe, tensors_from_host
 from rustorch.utils.data._worker import worker_rng
 
 from . import functional as F
@@ -47,8 +47,23 @@ class Compose(_Transform):
         return all(is_host_safe(t) for t in self.transforms)
 
     def __call__(self, img):
-        for t in self.transforms:
-            img = t(img)
+        if host_mode():
+            for t in self.transforms:
+                img = t(img)
+            return img
+        # Each run of rustorch transforms works on host arrays and hands a tensor on: one
+        # transfer per run instead of one per transform. Other callables see real tensors.
+        i, n = 0, len(self.transforms)
+        while i < n:
+            if not is_host_safe(self.transforms[i]):
+                img = self.transforms[i](img)
+                i += 1
+                continue
+            with host_arrays():
+                while i < n and is_host_safe(self.transforms[i]):
+                    img = self.transforms[i](img)
+                    i += 1
+            img = tensors_from_host(img)
         return img
 
     def __repr__(self) -> str:
