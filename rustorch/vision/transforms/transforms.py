@@ -8,7 +8,9 @@ torchvision's for the same seed; their distributions are the same.
 
 Every class here sets ``host_safe``: inside a loader fetch it runs on host arrays (see
 ``rustorch.utils.data._convert``). ``Lambda`` does not, so its function receives real tensors
-except in worker processes.
+except in worker processes. ``Compose`` runs each stretch of rustorch transforms on host arrays
+and converts once at its end, so a chain called from user code costs one host-to-device
+transfer, not one per transform.
 """
 from __future__ import annotations
 
