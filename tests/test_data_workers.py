@@ -512,3 +512,19 @@ def test_spawned_workers_match_the_main_process():
         np.testing.assert_array_equal(a[1], b[1])
     gc.collect()
     assert multiprocessing.active_children() == []
+
+
+class TensorMethods(Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        from rustorch.utils.data._convert import to_tensor
+        return to_tensor(np.ones((2, 2), np.float32)).unsqueeze(0)
+
+
+def test_tensor_methods_in_worker_processes_say_why_they_are_missing():
+    with pytest.raises(AttributeError, match=r"inside a DataLoader worker process tensors are host arrays"):
+        next(iter(DataLoader(TensorMethods(), batch_size=2, num_workers=1)))
+    batch = next(iter(DataLoader(TensorMethods(), batch_size=2, num_workers=1, multiprocessing_context="thread")))
+    assert batch.shape == (2, 1, 2, 2)
