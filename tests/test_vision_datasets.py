@@ -147,6 +147,13 @@ def test_fashion_mnist_from_generated_files(tmp_path, rng):
     (raw / "t10k-labels-idx1-ubyte").write_bytes(_idx(labels[:4]))
     with pytest.raises(RuntimeError, match="do not match labels"):
         datasets.FashionMNIST(tmp_path, train=False)
+    (tmp_path / "KMNIST").mkdir()
+    (raw / "t10k-images-idx3-ubyte.gz").rename(tmp_path / "KMNIST" / "t10k-images-idx3-ubyte.gz")
+    (tmp_path / "KMNIST" / "t10k-labels-idx1-ubyte").write_bytes(_idx(labels))
+    with pytest.raises(RuntimeError, match=r"KMNIST: Dataset not found.*KMNIST/raw"):
+        datasets.KMNIST(tmp_path / "KMNIST" / "missing", train=False)
+    kmnist = datasets.KMNIST(tmp_path / "KMNIST", train=False)  # the flat layout
+    assert len(kmnist) == 5 and kmnist.classes[kmnist[0][1]] == "wo"
 
 
 def _cifar_files(root, rng, n_per_batch=4, legacy_module=False, hundred=False):

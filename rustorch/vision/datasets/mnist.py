@@ -157,3 +157,10 @@ class FashionMNIST(MNIST):
         if labels.size and (labels.min() < 0 or labels.max() >= len(self.classes)):
             raise RuntimeError(f"{type(self).__name__}: labels outside 0..{len(self.classes) - 1}")
         return images, labels
+
+
+class KMNIST(FashionMNIST):
+    """Kuzushiji-MNIST (``torchvision.datasets.KMNIST``): cursive Japanese characters in MNIST's
+    format and interface, files in ``root/KMNIST/raw/`` (or ``root``); not downloadable here."""
+
+    classes = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]
