@@ -70,4 +70,5 @@ __all__ = [
     "reduce",
     "reduce_scatter",
     "reduce_scatter_tensor",
+    "sharding",
 ]
