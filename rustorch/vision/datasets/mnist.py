@@ -12,9 +12,9 @@ import os
 
 import numpy as np
 
-import rustorch
 from rustorch import datasets as _raw
 from rustorch.datasets import DownloadError, read_idx
+from rustorch.utils.data._convert import to_tensor
 
 from .._image import from_array
 from .vision import VisionDataset
@@ -46,15 +46,14 @@ class MNIST(VisionDataset):
             ``RuntimeError`` saying where to put the files.
 
     ``ds[i]`` is ``(image, label)``: the image a PIL ``L`` image (``set_image_backend('numpy')``:
-    a uint8 numpy ``[28, 28]``), the label an int. Attributes ``data`` (a uint8 tensor
-    ``[N, 28, 28]``), ``targets`` (an integer tensor ``[N]``), as torchvision's; both may be
-    reassigned (a tensor or an array, e.g. ``ds.data = ds.data[:1000]``). ``classes``,
-    ``class_to_idx``. Items are read from host copies, so a loader never records tensor ops.
+    a uint8 numpy ``[28, 28]``), the label an int. Attributes, as torchvision's: ``data`` (uint8
+    tensor ``[N, 28, 28]``), ``targets`` (integer tensor ``[N]``), ``classes``,
+    ``class_to_idx``. ``data`` and ``targets`` are made from the host arrays on first access
+    and may be assigned (a tensor or array, e.g. a filtered subset); items are always read from
+    the host arrays.
 
     Raises ``RuntimeError`` when the files are missing (naming the folder and files) or corrupt.
     """
-
-    _data_tensor = _targets_tensor = None
 
     classes = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four",
                "5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine"]
@@ -66,34 +65,32 @@ class MNIST(VisionDataset):
             raise TypeError(f"{type(self).__name__}: train must be a bool, got {train!r}")
         self.train = train
         data, targets = self._load(download)
-        self.data, self.targets = data, targets.astype(np.int64)
+        self.data = data
+        self.targets = targets.astype(np.int64)
 
-    # torchvision's attributes are tensors; items are read from the host arrays behind them.
     @property
     def data(self):
+        """The images, uint8 ``[N, 28, 28]`` (a tensor; a host array inside a loader worker)."""
         if self._data_tensor is None:
-            self._data_tensor = rustorch.tensor(self._data)
+            self._data_tensor = to_tensor(self._data)
         return self._data_tensor
 
     @data.setter
     def data(self, value) -> None:
-        self._data, self._data_tensor = np.asarray(value), None
+        self._data = np.asarray(value)
+        self._data_tensor = None
 
     @property
     def targets(self):
+        """The labels ``[N]`` (a tensor; a host array inside a loader worker)."""
         if self._targets_tensor is None:
-            self._targets_tensor = rustorch.tensor(self._targets)
+            self._targets_tensor = to_tensor(self._targets)
         return self._targets_tensor
 
     @targets.setter
     def targets(self, value) -> None:
-        self._targets, self._targets_tensor = np.asarray(value).astype(np.int64), None
-
-    def __getstate__(self) -> dict:
-        # Loader workers get the host arrays only: they never hold (or import) JAX arrays.
-        state = dict(self.__dict__)
-        state["_data_tensor"] = state["_targets_tensor"] = None
-        return state
+        self._targets = np.asarray(value)
+        self._targets_tensor = None
 
     @property
     def raw_folder(self) -> str:
@@ -160,3 +157,10 @@ class FashionMNIST(MNIST):
         if labels.size and (labels.min() < 0 or labels.max() >= len(self.classes)):
             raise RuntimeError(f"{type(self).__name__}: labels outside 0..{len(self.classes) - 1}")
         return images, labels
+
+
+class KMNIST(FashionMNIST):
+    """Kuzushiji-MNIST (``torchvision.datasets.KMNIST``): cursive Japanese characters in MNIST's
+    format and interface, files in ``root/KMNIST/raw/`` (or ``root``); not downloadable here."""
+
+    classes = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]
