@@ -117,8 +117,9 @@ def _program(kind: str, op, src: int, count: int, mesh):
     return jax.jit(mapped)
 
 
-def _run(kind: str, arrays: Sequence, op=None, src: int = 0, name: str = "collective") -> list:
-    """Run collective ``kind`` over the local ``arrays``; returns the local results."""
+def _run(kind: str, arrays: Sequence, op=None, src: int = 0, name: str = "collective", block: bool = True) -> list:
+    """Run collective ``kind`` over the local ``arrays``; returns the local results. With
+    ``block`` it waits for them, so that a failure surfaces here as a DistBackendError."""
     state = _require_group(name)
     arrays = [jnp.asarray(a) for a in arrays]
     if state.world_size == 1:
@@ -133,7 +134,8 @@ def _run(kind: str, arrays: Sequence, op=None, src: int = 0, name: str = "collec
     try:
         outs = _program(kind, op, src, len(blocks), mesh)(*blocks)
         locals_ = [o.addressable_data(0) for o in outs]
-        jax.block_until_ready(locals_)
+        if block:
+            jax.block_until_ready(locals_)
     except (jax.errors.JaxRuntimeError, ValueError, RuntimeError) as error:
         raise DistBackendError(
             f"rustorch.distributed.{name} failed on rank {state.rank} of {state.world_size} "
@@ -286,9 +288,10 @@ def all_reduce_arrays(arrays: Sequence, op: ReduceOp = ReduceOp.SUM) -> list:
     return _run("all_reduce", list(arrays), op=op, name="all_reduce")
 
 
-def broadcast_arrays(arrays: Sequence, src: int = 0) -> list:
-    """Rank ``src``'s values of several arrays, on every rank, in one XLA program."""
-    return _run("broadcast", list(arrays), src=src, name="broadcast")
+def broadcast_arrays(arrays: Sequence, src: int = 0, block: bool = True) -> list:
+    """Rank ``src``'s values of several arrays, on every rank, in one XLA program (without
+    ``block``, dispatched asynchronously like any other program)."""
+    return _run("broadcast", list(arrays), src=src, name="broadcast", block=block)
 
 
 def _check_rank(value, state, name, argument):
