@@ -123,3 +123,11 @@ def test_pytorch_ddp_script_with_swapped_imports_matches_pytorch(tmp_path):
         assert float((a[key] - b[key]).abs().max() / b[key].abs().max()) < 2e-5, key
     losses = lambda text: sorted(re.findall(r"rank \d epoch \d loss [\d.]+", text))  # noqa: E731
     assert losses(ours) == losses(theirs) and len(losses(ours)) == 4
+
+
+@pytest.mark.slow
+def test_tutorial_spawn_pattern():
+    code, out = run([sys.executable, str(HERE / "_spawn_ddp.py"), str(free_port())], timeout=TIMEOUT)
+    assert code == 0, out[-4000:]
+    sums = sorted(re.findall(r"rank (\d) done, weight sum (\S+)", out))
+    assert [rank for rank, _ in sums] == ["0", "1"] and sums[0][1] == sums[1][1], out[-2000:]
