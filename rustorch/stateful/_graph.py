@@ -455,6 +455,7 @@ class ProgramKey(NamedTuple):
     diff_leaves: tuple     # leaf positions that receive gradients
     with_cotangent: bool   # the backward takes the output gradient as an argument
     channels_last: bool    # the CPU layout pass (see _channels_last)
+    spmd: Any = None       # the key of a multi-process plan from ``spmd_hook`` (None: this process alone)
 
 
 class BackwardTwiceError(RuntimeError):
@@ -645,8 +646,9 @@ def _interpret(ops, leaf_values, channels_last=False):
     return results
 
 
-def compile_program(key: ProgramKey):
-    """One pure function of the leaves, jitted; traced exactly once per cache key."""
+def compile_program(key: ProgramKey, wrap=None):
+    """One pure function of the leaves, jitted; traced exactly once per cache key. ``wrap``
+    (from a :data:`spmd_hook` plan) transforms the function before ``jax.jit``."""
 
     def read(results, n, i):
         return _channels_last.as_nchw(results[n][i])
@@ -673,18 +675,30 @@ def compile_program(key: ProgramKey):
         (grads,) = vjp_fn(cotangent)
         return outs, grads
 
+    wrap = wrap or (lambda fn: fn)
     if key.grad_root is None:
-        return jax.jit(forward_only)
+        return jax.jit(wrap(forward_only))
     if key.with_cotangent:
-        return jax.jit(forward_backward)
-    return jax.jit(lambda leaves: forward_backward(leaves, None))
+        return jax.jit(wrap(forward_backward))
+    return jax.jit(wrap(lambda leaves: forward_backward(leaves, None)))
 
 
-def _program(key: ProgramKey):
+# The one hook of the engine for multi-process execution. ``rustorch.distributed`` sets it while
+# a process group is active: ``spmd_hook(ops, leaves, leaf_vars, diff_leaves)`` returns None (the
+# program runs on this process alone) or a plan with ``key`` (part of the program key),
+# ``wrap(fn)`` (makes the per-process function an SPMD program over the process mesh, e.g.
+# averaging the gradients DistributedDataParallel owns) and ``runner(program)`` (the callable
+# that moves leaves to global arrays and results back to local ones around ``program``).
+spmd_hook = None
+
+
+def _program(key: ProgramKey, spmd=None):
     program = _programs.get(key)
     if program is None:
         _recompiles.note_compile(key)
-        program = compile_program(key)
+        program = compile_program(key, wrap=None if spmd is None else spmd.wrap)
+        if spmd is not None:
+            program = spmd.runner(program)
         _programs.put(key, program)
     return program
 
@@ -772,7 +786,10 @@ def evaluate(targets, grad_root=None, cotangent=None, retain_graph=False):
     if p is None:
         return []
     key = key_of(p, cotangent is not None)
-    outs, grad_arrays = run(_program(key), key, p, cotangent)
+    spmd = spmd_hook(key.ops, p.leaves, p.leaf_vars, key.diff_leaves) if spmd_hook is not None else None
+    if spmd is not None:
+        key = key._replace(spmd=spmd.key)
+    outs, grad_arrays = run(_program(key, spmd), key, p, cotangent)
     _write_back(p, targets, outs, retain_graph)
     grads: dict = {}  # id(Variable) -> (Variable, gradient)
     for position, grad in zip(key.diff_leaves, grad_arrays):

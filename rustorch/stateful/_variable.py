@@ -16,8 +16,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .. import _device
 from . import _channels_last, _checks, _graph, _random
 from ._graph import Leaf, Node, scalar_leaf
+from ._tensor_methods import Size, TensorMethods
 
 _INEXACT_KINDS = ("f", "c")
 _SCALAR_TYPES = (bool, int, float)
@@ -375,6 +377,8 @@ def _expand_index(index, shape):
     """The index as a tuple with the Ellipsis expanded, and the input axis of every entry."""
     if not isinstance(index, tuple):
         index = (index,)
+    # A range indexes as the list of its values, as in PyTorch (x[range(n), labels]).
+    index = tuple(np.arange(i.start, i.stop, i.step) if isinstance(i, range) else i for i in index)
     consumed = sum(_consumes(item) for item in index)
     if sum(1 for item in index if item is Ellipsis) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
@@ -521,7 +525,7 @@ def _dims_from_args(args):
     return tuple(args)
 
 
-class Variable:
+class Variable(TensorMethods):
     """A tensor in the PyTorch sense: data, ``requires_grad``, ``grad`` and recorded history.
 
     ``Variable(data, requires_grad=False)`` wraps ``data`` (a Variable, a numpy or JAX array,
@@ -646,9 +650,9 @@ class Variable:
             member._aval = _graph.Aval(tuple(array.shape), array.dtype)
 
     @property
-    def shape(self) -> tuple:
-        """The shape, a tuple of ints (PyTorch's ``torch.Size`` is a tuple too)."""
-        return self._aval.shape
+    def shape(self) -> Size:
+        """The shape, a :class:`Size` (a tuple of ints, as ``torch.Size``)."""
+        return Size(self._aval.shape)
 
     @property
     def dtype(self) -> np.dtype:
@@ -664,11 +668,6 @@ class Variable:
         """True for Variables created by the user (not results of recorded operations), and,
         by torch's convention, for every Variable that does not require grad."""
         return self._node is None or not self.requires_grad or self._pending_leaf
-
-    @property
-    def device(self):
-        """The JAX device holding the value (computes it when pending)."""
-        return next(iter(self._concrete().devices()))
 
     def size(self, dim=None):
         """The shape, or one dimension of it."""
@@ -758,6 +757,12 @@ class Variable:
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     __str__ = __repr__
+
+    def __format__(self, format_spec: str) -> str:
+        """A 0-d tensor formats as its Python number (``f"{loss:.4f}"``), as in PyTorch."""
+        if self.ndim == 0:
+            return self.item().__format__(format_spec)
+        return object.__format__(self, format_spec)
 
     # ------------------------------------------------------------------------ autograd
     def requires_grad_(self, requires_grad: bool = True) -> "Variable":
@@ -906,12 +911,7 @@ class Variable:
     def __ge__(self, other):
         return _binary(jnp.greater_equal, self, other)
 
-    add = __add__
-    sub = __sub__
-    mul = __mul__
-    div = __truediv__
     matmul = __matmul__
-    pow = __pow__
     eq = __eq__
     ne = __ne__
     lt = __lt__
@@ -940,9 +940,6 @@ class Variable:
     def tanh(self):
         return apply(jnp.tanh, self)
 
-    def sigmoid(self):
-        return apply(jax.nn.sigmoid, self)
-
     def relu(self):
         return apply(_relu, self)
 
@@ -961,9 +958,6 @@ class Variable:
         return apply(_log_softmax, self, axis=_normalize_dim(dim, self.ndim))
 
     # -------------------------------------------------------------------- reductions
-    def sum(self, dim=None, keepdim=False):
-        return apply(jnp.sum, self, axis=_normalize_dim(dim, self.ndim), keepdims=keepdim)
-
     def mean(self, dim=None, keepdim=False):
         if not _is_inexact(self.dtype):
             raise RuntimeError(
@@ -971,12 +965,6 @@ class Variable:
                 f"or complex dtype. Got: {self.dtype}; call .float() first"
             )
         return apply(_mean, self, axis=_normalize_dim(dim, self.ndim), keepdims=keepdim)
-
-    def var(self, dim=None, unbiased=True, keepdim=False):
-        return apply(_var, self, axis=_normalize_dim(dim, self.ndim), correction=int(unbiased), keepdims=keepdim)
-
-    def std(self, dim=None, unbiased=True, keepdim=False):
-        return self.var(dim, unbiased, keepdim).sqrt()
 
     def max(self, dim=None, keepdim=False):
         """Largest value; with ``dim`` a ``(values, indices)`` named tuple, as PyTorch."""
@@ -1263,22 +1251,6 @@ class Variable:
         return self._inplace_binary(jnp.true_divide, other)
 
     # ------------------------------------------------------------------------- dtype
-    def to(self, *args, **kwargs):
-        """Convert the dtype (``to(rustorch.float32)``); device arguments are accepted and
-        ignored, because JAX decides placement (``'cpu'``, ``'cuda'``, a ``jax.Device``)."""
-        dtype = kwargs.get("dtype")
-        for arg in args:
-            if isinstance(arg, Variable):
-                dtype = arg.dtype
-            elif not isinstance(arg, str) and not hasattr(arg, "platform"):
-                dtype = arg
-        if dtype is None:
-            return self
-        dtype = _canonical_dtype(dtype)
-        if dtype == self.dtype:
-            return self
-        return apply(_astype, self, dtype=dtype)
-
     def type(self, dtype):
         return self.to(dtype)
 
@@ -1299,9 +1271,6 @@ class Variable:
 
     def bool(self):
         return self.to(np.bool_)
-
-    def cpu(self):
-        return self
 
 
 def _rebind(member: Variable, new: Variable, written: bool) -> None:
@@ -1357,7 +1326,7 @@ def _binary(op, a, b):
 Tensor = Variable
 
 
-def tensor(data, dtype=None, requires_grad: bool = False) -> Variable:
+def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Variable:
     """Create a Variable holding a copy of ``data``, as ``torch.tensor``.
 
     Args:
@@ -1365,9 +1334,12 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Variable:
         dtype: the element type (default: inferred; Python floats give float32, float64
             numpy arrays stay float64 only with JAX's x64 mode, integers become JAX's default
             integer, int32 unless x64 is on).
+        device: where to place it (``'cpu'``, ``'cuda'``, a :class:`rustorch.device`); default:
+            JAX's default device.
         requires_grad: record operations for ``backward()`` (floating dtypes only).
 
     Raises:
-        RuntimeError: ``requires_grad=True`` with an integer or boolean dtype.
+        RuntimeError: ``requires_grad=True`` with an integer or boolean dtype; a device this
+            process does not have.
     """
-    return Variable._wrap(_to_array(data, dtype), requires_grad)
+    return Variable._wrap(_device.place(_to_array(data, dtype), device), requires_grad)
