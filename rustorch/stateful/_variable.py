@@ -19,6 +19,7 @@ from jax import lax
 from .. import _device
 from . import _channels_last, _checks, _graph, _random
 from ._graph import Leaf, Node, scalar_leaf
+from . import _tensor_methods
 from ._tensor_methods import Size, TensorMethods
 
 _INEXACT_KINDS = ("f", "c")
@@ -348,8 +349,11 @@ for _op in (jnp.add, jnp.subtract, jnp.negative, _basic_getitem, _getitem, _basi
             _index_put, _fill, _copy, _masked_fill, _astype, _stop_gradient, _overwrite, jnp.reshape,
             jnp.transpose, jnp.sum, _mean, _flatten, jnp.squeeze, jnp.expand_dims, jnp.broadcast_to):
     _graph.register_saved(_op, inputs=False, outputs=False)
-for _op in (jnp.exp, jax.nn.sigmoid, jnp.tanh, _relu, _softmax, _log_softmax, jnp.sqrt):
+for _op in (jnp.exp, jax.nn.sigmoid, jnp.tanh, _relu, _softmax, _log_softmax, jnp.sqrt,
+            *(_tensor_methods._UNARY[name] for name in ("exp", "expm1", "sigmoid", "tanh", "sqrt", "rsqrt",
+                                                        "reciprocal"))):
     _graph.register_saved(_op, inputs=False, outputs=True)
+_graph.register_saved(_tensor_methods._UNARY["neg"], inputs=False, outputs=False)
 
 
 def _is_index_array(item) -> bool:
