@@ -75,7 +75,6 @@ def _facade_contender(batch_size):
         # into the next step's program (a different, much larger graph).
         for module, buffers in saved:
             module._buffers.update(buffers)
-        rustorch.stateful._graph._pending_effects.clear()
         return elapsed
 
     return step, sync, record_cost

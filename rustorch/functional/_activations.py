@@ -185,13 +185,13 @@ def hardsigmoid(input):
 
 
 def hardswish(input):
-    """``x * relu6(x + 3) / 6``, ``torch.nn.functional.hardswish``; gradient 0 below -3,
-    ``x/3 + 1/2`` on ``[-3, 3]`` and 1 above (ATen's ``hardswish_backward``).
+    """``x * relu6(x + 3) / 6``, ``torch.nn.functional.hardswish``; gradient 0 up to -3,
+    ``x/3 + 1/2`` strictly between -3 and 3, and 1 from 3 on (ATen's ``hardswish_backward``).
     Raises ``TypeError`` for a non-floating input."""
     check_floating("hardswish", "input", input)
     three = jnp.asarray(3.0, input.dtype)
     middle = input * (input + three) / jnp.asarray(6.0, input.dtype)
-    return jnp.where(input < -three, jnp.zeros((), input.dtype), jnp.where(input <= three, middle, input))
+    return jnp.where(input <= -three, jnp.zeros((), input.dtype), jnp.where(input < three, middle, input))
 
 
 def mish(input):

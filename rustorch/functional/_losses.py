@@ -91,16 +91,30 @@ def _index_target(op: str, input: jax.Array, target: jax.Array, class_dim: int, 
         target = target.astype(jnp.int32)
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
         raise TypeError(f"{op}: ignore_index must be an int, got {ignore_index!r}")
-    num_classes = input.shape[class_dim]
     if not isinstance(target, jax.core.Tracer):
-        values = np.asarray(target)
-        bad = (values != ignore_index) & ((values < 0) | (values >= num_classes))
-        if bad.any():
-            raise IndexError(
-                f"{op}: Target {int(values[bad].flat[0])} is out of bounds: class indices must "
-                f"lie in [0, {num_classes}) or equal ignore_index={ignore_index}"
-            )
+        check_class_targets(op, np.asarray(target), input.shape[class_dim], ignore_index)
     return target
+
+
+def target_out_of_range(target, num_classes: int, ignore_index: int):
+    """Elementwise: the class-index ``target`` lies outside ``[0, num_classes)`` and is not
+    ``ignore_index`` (works on numpy arrays and on traced JAX arrays)."""
+    return (target != ignore_index) & ((target < 0) | (target >= num_classes))
+
+
+def class_target_error(op: str, value: int, num_classes: int, ignore_index: int) -> IndexError:
+    """PyTorch's "Target k is out of bounds" error for a bad class index."""
+    return IndexError(
+        f"{op}: Target {value} is out of bounds: class indices must lie in [0, {num_classes}) "
+        f"or equal ignore_index={ignore_index}"
+    )
+
+
+def check_class_targets(op: str, values: np.ndarray, num_classes: int, ignore_index: int) -> None:
+    """Raise :func:`class_target_error` for the first out-of-range entry of concrete targets."""
+    bad = target_out_of_range(values, num_classes, ignore_index)
+    if bad.any():
+        raise class_target_error(op, int(values[bad].flat[0]), num_classes, ignore_index)
 
 
 def _nll(logp, target, weight, ignore_index, reduction, class_dim):

@@ -285,7 +285,7 @@ def _hyper_fields(op: str, spec: Hyper, value) -> dict:
     }
 
 
-def hyperparams_type(type_name: str, table: Sequence[Hyper], doc: str) -> type:
+def hyperparams_type(type_name: str, table: Sequence[Hyper], doc: str, module: str) -> type:
     """A ``NamedTuple`` type holding ``table``'s hyperparameters as float32 scalar arrays.
 
     The type gets ``create(op, **values)`` (validate every constructor value as PyTorch's
@@ -324,7 +324,7 @@ def hyperparams_type(type_name: str, table: Sequence[Hyper], doc: str) -> type:
         return self._replace(**out)
 
     return type(type_name, (base,), {
-        "__slots__": (), "__doc__": doc, "names": names,
+        "__slots__": (), "__doc__": doc, "__module__": module, "names": names,
         "create": classmethod(create), "set": replace,
     })
 

@@ -28,8 +28,9 @@ def pad(input, pad, mode: str = "constant", value=None):
 
     Raises:
       ValueError: an odd-length ``pad`` or one longer than twice the rank, an unknown mode,
-        ``value`` with a non-constant mode, a rank the mode does not support, pads too large for
-        ``reflect``/``circular`` or negative for a non-constant mode.
+        ``value`` with a non-constant mode, pads too large for ``reflect``/``circular`` or
+        negative for a non-constant mode.
+      NotImplementedError: a rank the non-constant mode does not support (as PyTorch).
       TypeError: non-int pad entries.
     """
     op = "pad"
@@ -55,7 +56,7 @@ def pad(input, pad, mode: str = "constant", value=None):
     if value is not None and value != 0:
         raise ValueError(f"{op}: padding mode {mode!r} doesn't take in value argument (got value={value})")
     if dims not in (1, 2, 3) or input.ndim not in (dims + 1, dims + 2):
-        raise ValueError(
+        raise NotImplementedError(
             f"{op}: mode {mode!r} pads the last 1, 2 or 3 dimensions of a batched or unbatched "
             f"input: len(pad)=2 needs a 2-D or 3-D input, 4 a 3-D or 4-D, 6 a 4-D or 5-D; got "
             f"len(pad)={len(pad)} and input of shape {tuple(input.shape)}"

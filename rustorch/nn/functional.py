@@ -47,3 +47,32 @@ from ..stateful._nn_functional import (
     smooth_l1_loss,
     triplet_margin_loss,
 )
+
+# --- advanced CNNs: N-d convolution, pooling, padding, resizing, image normalisation ---
+from ..stateful._nn_functional_cnn import (
+    adaptive_avg_pool1d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    conv1d,
+    conv3d,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+    dropout1d,
+    dropout2d,
+    dropout3d,
+    hardsigmoid,
+    hardswish,
+    instance_norm,
+    interpolate,
+    local_response_norm,
+    max_pool1d,
+    mish,
+    pad,
+    pixel_shuffle,
+    pixel_unshuffle,
+    prelu,
+    relu6,
+    upsample,
+)

@@ -110,6 +110,12 @@ def aligned_empty(nbytes: int) -> np.ndarray:
 
 
 def _short(value) -> str:
-    """``repr(value)`` cut to a readable length: hostile files carry huge values."""
-    text = repr(value)
+    """``repr(value)`` cut to a readable length: hostile files carry huge values.
+
+    Never raises: an int too long to print (``sys.get_int_max_str_digits``) is described.
+    """
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<{type(value).__name__} too large to print>"
     return text if len(text) <= 120 else text[:100] + f"... ({len(text)} characters)"

@@ -47,7 +47,9 @@ def as_checkpoint_array(value, where: str, key=None) -> np.ndarray:
 
 def describe_path(root: str, path) -> str:
     """A readable location such as ``obj['state'][0]['exp_avg']`` for error messages."""
-    return root + "".join(f"[{part!r}]" for part in path)
+    from ._layout import _short
+
+    return root + "".join(f"[{_short(part)}]" for part in path)
 
 
 def object_with_state_dict(value, where: str):

@@ -188,9 +188,14 @@ def read_directory(source: _source.ByteSource) -> dict:
     size = source.size
     if size < _END.size:
         raise ZipError(f"the file has {size} bytes, fewer than a zip end record")
-    tail_start = max(0, size - _END.size - _U16_MAX)
-    tail = source.read(tail_start, size - tail_start)
+    # Without an archive comment (torch.save writes none) the end record is the last 22 bytes.
+    tail_start = size - _END.size
+    tail = source.read(tail_start, _END.size)
     end = _find_end(tail)
+    if end < 0:
+        tail_start = max(0, size - _END.size - _U16_MAX)
+        tail = source.read(tail_start, size - tail_start)
+        end = _find_end(tail)
     if end < 0:
         raise ZipError("it has no zip end-of-central-directory record (truncated?)")
     end_offset = tail_start + end
@@ -219,10 +224,13 @@ def read_directory(source: _source.ByteSource) -> dict:
         raise ZipError("it is a multi-disk (spanned) zip archive")
     if cd_offset + cd_size > directory_end:
         raise ZipError(
-            f"the central directory [{cd_offset}, {cd_offset + cd_size}) runs past the end records at byte {directory_end}"
+            f"the central directory [{cd_offset}, {cd_offset + cd_size}) runs past the end records at "
+            f"byte {directory_end}"
         )
     if count * _CENTRAL_HEADER.size > cd_size:
-        raise ZipError(f"the end record announces {count} records, more than a {cd_size}-byte central directory holds")
+        raise ZipError(
+            f"the end record announces {count} records, more than a {cd_size}-byte central directory holds"
+        )
     directory = source.read(cd_offset, cd_size)
     records = {}
     position = 0
@@ -233,13 +241,15 @@ def read_directory(source: _source.ByteSource) -> dict:
         (signature, _, _, flags, method, _, _, crc, compressed, uncompressed,
          name_length, extra_length, comment_length, _, _, _, header_offset) = fields
         if signature != _CENTRAL_SIGNATURE:
-            raise ZipError(f"central directory entry {index} at byte {cd_offset + position} has a bad signature")
+            raise ZipError(
+                f"central directory entry {index} at byte {cd_offset + position} has a bad signature"
+            )
         start = position + _CENTRAL_HEADER.size
         position = start + name_length + extra_length + comment_length
         if position > cd_size:
             raise ZipError(f"central directory entry {index} runs past the central directory")
         raw_name = directory[start : start + name_length]
-        name = raw_name.decode("utf-8" if flags & _FLAG_UTF8 else "cp437", "replace")
+        name = _label(raw_name.decode("utf-8" if flags & _FLAG_UTF8 else "cp437", "replace"))
         extra = directory[start + name_length : start + name_length + extra_length]
         uncompressed, compressed, header_offset = _zip64_values(
             extra, name, (uncompressed, compressed, header_offset)
@@ -250,10 +260,14 @@ def read_directory(source: _source.ByteSource) -> dict:
             raise ZipError(f"the record {name} is encrypted")
         if method == zipfile.ZIP_STORED and compressed != uncompressed:
             raise ZipError(
-                f"the stored record {name} has a compressed size {compressed} different from its size {uncompressed}"
+                f"the stored record {name} has a compressed size {compressed} different from its "
+                f"size {uncompressed}"
             )
-        data_offset = _check_local_header(source, name, raw_name, flags, method, crc, compressed, uncompressed, header_offset)
-        records[name] = (header_offset, Record(name, data_offset, uncompressed if method == zipfile.ZIP_STORED else compressed, crc, method))
+        data_offset = _check_local_header(
+            source, name, raw_name, flags, method, crc, compressed, uncompressed, header_offset
+        )
+        stored_size = uncompressed if method == zipfile.ZIP_STORED else compressed
+        records[name] = (header_offset, Record(name, data_offset, stored_size, crc, method))
     if position != cd_size:
         raise ZipError(f"the central directory holds {cd_size - position} bytes after its {count} entries")
     previous_end, previous_name = 0, None
@@ -264,6 +278,13 @@ def read_directory(source: _source.ByteSource) -> dict:
     if previous_end > cd_offset:
         raise ZipError(f"the record {previous_name} overlaps the central directory")
     return {name: record for name, (_, record) in records.items()}
+
+
+def _label(name: str) -> str:
+    """A record name as error messages show it: as is when short and printable, else its cut repr."""
+    if len(name) <= 100 and name.isprintable():
+        return name
+    return _short(name)
 
 
 def _find_end(tail: bytes) -> int:
@@ -293,31 +314,35 @@ def _zip64_values(extra: bytes, name: str, values: tuple) -> tuple:
 
 
 def _check_local_header(source, name, raw_name, flags, method, crc, compressed, uncompressed, header_offset) -> int:
-    """The offset of the record's data after checking its local header against the directory."""
-    header = source.read(header_offset, _LOCAL_HEADER.size) if header_offset + _LOCAL_HEADER.size <= source.size else b""
-    if len(header) < _LOCAL_HEADER.size:
+    """The offset of the record's data after checking its local header against the directory.
+
+    The local header must carry the same name, method and encryption flag, and the same CRC
+    and sizes unless it defers them to a data descriptor (flag bit 3, fields zero), as
+    ``torch.save`` does.
+    """
+    if header_offset + _LOCAL_HEADER.size > source.size:
         raise ZipError(f"the local header of {name} at byte {header_offset} lies beyond the end of the file")
     (signature, _, local_flags, local_method, _, _, local_crc, local_compressed, local_size,
-     name_length, extra_length) = _LOCAL_HEADER.unpack(header)
+     name_length, extra_length) = _LOCAL_HEADER.unpack(source.read(header_offset, _LOCAL_HEADER.size))
     if signature != _LOCAL_SIGNATURE:
         raise ZipError(f"the record {name} has no local header at byte {header_offset}")
-    if header_offset + _LOCAL_HEADER.size + name_length + extra_length > source.size:
+    data_offset = header_offset + _LOCAL_HEADER.size + name_length + extra_length
+    if data_offset > source.size:
         raise ZipError(f"the local header of {name} runs past the end of the file")
     local = source.read(header_offset + _LOCAL_HEADER.size, name_length + extra_length)
     if local[:name_length] != raw_name:
         raise ZipError(f"the local header of {name} names {local[:name_length][:80]!r} instead")
     if local_method != method or (local_flags ^ flags) & _FLAG_ENCRYPTED:
         raise ZipError(f"the local header of {name} disagrees with the central directory on its method or encryption")
-    local_size, local_compressed, _ = _zip64_values(
-        local[name_length:], name, (local_size, local_compressed, 0)
-    ) if _U32_MAX in (local_size, local_compressed) else (local_size, local_compressed, 0)
-    described_later = local_flags & _FLAG_DATA_DESCRIPTOR and (local_crc, local_compressed, local_size) == (0, 0, 0)
-    if not described_later and (local_crc, local_compressed, local_size) != (crc, compressed, uncompressed):
+    if _U32_MAX in (local_size, local_compressed):
+        local_size, local_compressed, _ = _zip64_values(local[name_length:], name, (local_size, local_compressed, 0))
+    local_fields = (local_crc, local_compressed, local_size)
+    described_later = local_flags & _FLAG_DATA_DESCRIPTOR and local_fields == (0, 0, 0)
+    if not described_later and local_fields != (crc, compressed, uncompressed):
         raise ZipError(
             f"the local header of {name} gives size {local_size}, compressed size {local_compressed} and "
             f"CRC {local_crc:#x}; the central directory says {uncompressed}, {compressed} and {crc:#x}"
         )
-    data_offset = header_offset + _LOCAL_HEADER.size + name_length + extra_length
     if data_offset + compressed > source.size:
         raise ZipError(f"the data of {name} runs past the end of the file (truncated)")
     return data_offset

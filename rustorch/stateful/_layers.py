@@ -111,92 +111,6 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-_PAD_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
-
-
-def _pad_spatial(x, *, pad_h, pad_w, mode):
-    widths = [(0, 0)] * (x.ndim - 2) + [(pad_h, pad_h), (pad_w, pad_w)]
-    return jnp.pad(x, widths, mode=mode)
-
-
-class Conv2d(Module):
-    """2-D convolution over NCHW input, as ``torch.nn.Conv2d``.
-
-    Args:
-        in_channels (int): channels of the input (divisible by ``groups``).
-        out_channels (int): channels of the output (divisible by ``groups``).
-        kernel_size (int or pair): the window's height and width.
-        stride (int or pair, default 1): the window's step.
-        padding (int, pair, ``'same'`` or ``'valid'``, default 0): added on both sides of each
-            spatial dimension.
-        dilation (int or pair, default 1): spacing between the window's taps.
-        groups (int, default 1): blocked connections from input to output channels.
-        bias (bool, default True): add a learnable bias.
-        padding_mode (str, default ``'zeros'``): ``'zeros'``, ``'reflect'``, ``'replicate'`` or
-            ``'circular'``.
-
-    ``weight`` is ``[out_channels, in_channels // groups, kH, kW]``, initialised as PyTorch.
-
-    Raises:
-        ValueError: bad channel/group counts at construction; at call time, an input that
-            is not 3-D/4-D or whose channel count is not ``in_channels``.
-    """
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", dtype=None):
-        super().__init__()
-        if groups <= 0:
-            raise ValueError("groups must be a positive integer")
-        if in_channels % groups:
-            raise ValueError("in_channels must be divisible by groups")
-        if out_channels % groups:
-            raise ValueError("out_channels must be divisible by groups")
-        if padding_mode not in _PAD_MODES:
-            raise ValueError(
-                f"padding_mode must be one of {sorted(_PAD_MODES)}, got {padding_mode!r}"
-            )
-        if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ValueError(f"Invalid padding string {padding!r}, should be one of ['valid', 'same']")
-            if padding == "same" and any(s != 1 for s in _pair(stride)):
-                raise ValueError("padding='same' is not supported for strided convolutions")
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = _pair(kernel_size)
-        self.stride = _pair(stride)
-        self.padding = padding if isinstance(padding, str) else _pair(padding)
-        self.dilation = _pair(dilation)
-        self.groups = groups
-        self.padding_mode = padding_mode
-        _init_weight_and_bias(self, (out_channels, in_channels // groups) + self.kernel_size, bias, dtype)
-
-    def forward(self, input):
-        _expect(self, input, (3, 4), "[N, C, H, W] or unbatched [C, H, W]")
-        _expect_size(self, input, -3, self.in_channels, "channels")
-        padding = self.padding
-        if self.padding_mode != "zeros" and padding != "valid" and padding != (0, 0):
-            if padding == "same":
-                raise ValueError(f"{self!r}: padding='same' supports padding_mode='zeros' only")
-            input = apply(_pad_spatial, input, pad_h=padding[0], pad_w=padding[1],
-                          mode=_PAD_MODES[self.padding_mode])
-            padding = 0
-        return apply(F.conv2d, input, self.weight, self.bias, stride=self.stride, padding=padding,
-                     dilation=self.dilation, groups=self.groups)
-
-    def extra_repr(self):
-        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding not in ((0, 0), "valid"):
-            text += f", padding={self.padding!r}" if isinstance(self.padding, str) else f", padding={self.padding}"
-        if self.dilation != (1, 1):
-            text += f", dilation={self.dilation}"
-        if self.groups != 1:
-            text += f", groups={self.groups}"
-        if self.bias is None:
-            text += ", bias=False"
-        if self.padding_mode != "zeros":
-            text += f", padding_mode={self.padding_mode}"
-        return text
-
-
 # ------------------------------------------------------------------------------ batch norm
 
 def _normalize(channels_last):
@@ -510,3 +424,7 @@ Hardtanh = _activation("Hardtanh", F.hardtanh, "``torch.nn.Hardtanh(min_val=-1.0
 Softmax = _activation("Softmax", F.softmax, "``torch.nn.Softmax(dim)`` (``dim`` required).", (("dim", None),))
 LogSoftmax = _activation("LogSoftmax", F.log_softmax, "``torch.nn.LogSoftmax(dim)`` (``dim`` required).",
                          (("dim", None),))
+
+
+# The convolution layers build on the helpers above; they live in _conv_layers.
+from ._conv_layers import Conv2d  # noqa: E402

@@ -332,11 +332,19 @@ def _stack(*arrays, axis, dtype):
     return jnp.stack([a.astype(dtype) for a in arrays], axis=axis)
 
 
+_graph.register_saved(_concatenate, inputs=False, outputs=False)
+_graph.register_saved(_stack, inputs=False, outputs=False)
+
+
 def _tensors(name, tensors):
     tensors = list(tensors)
     if not tensors:
         raise ValueError(f"{name}(): expected a non-empty list of Tensors")
     return tensors
+
+
+_graph.register_saved(_concatenate, inputs=False, outputs=False)
+_graph.register_saved(_stack, inputs=False, outputs=False)
 
 
 def cat(tensors, dim: int = 0) -> Variable:
@@ -348,6 +356,8 @@ def cat(tensors, dim: int = 0) -> Variable:
     from ._variable import _normalize_dim
 
     tensors = _tensors("cat", tensors)
+    if tensors[0].ndim == 0:
+        raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
     shaped = [t for t in tensors if not (getattr(t, "ndim", 1) == 1 and t.shape[0] == 0)] or tensors
     ndim = shaped[0].ndim
     axis = _normalize_dim(dim, ndim)

@@ -301,3 +301,17 @@ def test_cells_match_torch(rng, kind):
     for o, t in zip(unbatched if kind == "LSTMCell" else [unbatched],
                     t_unbatched if kind == "LSTMCell" else [t_unbatched]):
         assert_close(np.asarray(o), t, RTOL)
+
+
+def test_torch_saved_lstm_checkpoint_loads_and_matches(tmp_path, rng):
+    th = torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True)
+    torch.save(th.state_dict(), tmp_path / "lstm.pth")
+    rt = nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True)
+    rt.load_state_dict(rustorch.load(str(tmp_path / "lstm.pth")))
+    x = rng.standard_normal((2, 5, 3)).astype(np.float32)
+    out, (h, c) = rt(rustorch.tensor(x))
+    t_out, (t_h, t_c) = th(to_torch(x))
+    for o, t in ((out, t_out), (h, t_h), (c, t_c)):
+        assert_close(np.asarray(o.detach()), t, RTOL)
+    rustorch.save(rt.state_dict(), str(tmp_path / "back.pth"))
+    th.load_state_dict(torch.load(tmp_path / "back.pth"))  # and back into torch, weights_only

@@ -18,7 +18,8 @@ from tests.torch_compare import assert_close, to_torch
 RTOL = 2e-5
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Support for mismatched"),
-              pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")]
+              pytest.mark.filterwarnings("ignore:enable_nested_tensor is True"),
+              pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors")]
 
 
 def _randomise(th):
@@ -148,3 +149,24 @@ def test_functional_attention_forms(rng):
     x = rng.standard_normal((2, 5)).astype(np.float32)
     assert_close(np.asarray(rustorch.nn.functional.gelu(rustorch.tensor(x), approximate="tanh")),
                  torch.nn.functional.gelu(to_torch(x), approximate="tanh"))
+
+
+def test_encoder_inference_zeroes_padded_positions_as_torch_fast_path(rng):
+    kw = dict(dim_feedforward=16, dropout=0.0, batch_first=True)
+    th = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(8, 2, **kw), 1, norm=torch.nn.LayerNorm(8))
+    rt = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, **kw), 1, norm=nn.LayerNorm(8))
+    _randomise(th)
+    load_from_torch(rt, th)
+    th.eval()
+    rt.eval()
+    x = rng.standard_normal((2, 5, 8)).astype(np.float32)
+    kpm = np.zeros((2, 5), bool)
+    kpm[1, 3:] = True
+    with torch.no_grad():
+        expected = th(to_torch(x), src_key_padding_mask=torch.from_numpy(kpm))
+    with rustorch.no_grad():
+        out = rt(rustorch.tensor(x), src_key_padding_mask=rustorch.tensor(kpm))
+    assert_close(np.asarray(out), expected, RTOL, 1e-5)
+    # With gradients wanted, torch takes the ordinary path: padded positions are computed.
+    assert_close(np.asarray(rt(rustorch.tensor(x), src_key_padding_mask=rustorch.tensor(kpm)).detach()),
+                 th(to_torch(x), src_key_padding_mask=torch.from_numpy(kpm)), RTOL, 1e-5)
