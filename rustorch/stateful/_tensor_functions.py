@@ -648,6 +648,48 @@ for _name in METHOD_FUNCTIONS:
 del _name
 
 
+def _view_as_real(x):
+    return jnp.stack([jnp.real(x), jnp.imag(x)], axis=-1)
+
+
+def _view_as_complex(x):
+    return jax.lax.complex(x[..., 0], x[..., 1])
+
+
+def _polar(magnitude, angle):
+    return jax.lax.complex(magnitude * jnp.cos(angle), magnitude * jnp.sin(angle))
+
+
+def view_as_real(input) -> Variable:
+    """A complex tensor as real pairs ``[..., 2]`` (real, imaginary), as ``torch.view_as_real``
+    (a copy: JAX has no views).
+
+    Raises:
+        RuntimeError: a non-complex input.
+    """
+    if np.dtype(input.dtype).kind != "c":
+        raise RuntimeError(f"view_as_real is only supported for complex tensors, got {np.dtype(input.dtype)}")
+    return apply(_view_as_real, input)
+
+
+def view_as_complex(input) -> Variable:
+    """Real pairs ``[..., 2]`` as a complex tensor, as ``torch.view_as_complex``.
+
+    Raises:
+        RuntimeError: the last dim is not 2, or the dtype is not float32/float64.
+    """
+    if input.ndim == 0 or input.shape[-1] != 2:
+        raise RuntimeError(f"Tensor must have a last dimension of size 2, got shape {tuple(input.shape)}")
+    if np.dtype(input.dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise RuntimeError(f"view_as_complex is only supported for float and double tensors, got {input.dtype}")
+    return apply(_view_as_complex, input)
+
+
+def polar(abs, angle) -> Variable:
+    """``abs * (cos(angle) + i sin(angle))``, as ``torch.polar``."""
+    return apply(_polar, abs, angle)
+
+
 def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """``(std, mean)`` over ``dim``, as ``torch.std_mean``."""
     return (input.std(dim, unbiased, keepdim, correction=correction),
@@ -670,6 +712,6 @@ __all__ = [
     "set_default_dtype", "set_num_threads", "get_num_threads", "set_num_interop_threads",
     "get_num_interop_threads", "inference_mode", "is_inference_mode_enabled", "std_mean", "var_mean", "Size",
     "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "ShortTensor", "ByteTensor",
-    "CharTensor", "BoolTensor",
+    "CharTensor", "BoolTensor", "view_as_real", "view_as_complex", "polar",
     *METHOD_FUNCTIONS,
 ]
