@@ -199,7 +199,7 @@ def xavier_normal_(tensor, gain: float = 1.0, generator=None) -> Variable:
 def kaiming_uniform_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
                      generator=None) -> Variable:
     """``U(-bound, bound)`` with ``bound = gain * sqrt(3 / fan)`` (He), ``gain`` from
-    :func:`calculate_gain(nonlinearity, a)`; ``mode`` picks fan_in or fan_out. A tensor with a
+    ``calculate_gain(nonlinearity, a)``; ``mode`` picks fan_in or fan_out. A tensor with a
     zero dimension is left as it is, as PyTorch (with its warning)."""
     _check_tensor("kaiming_uniform_", tensor)
     if 0 in tuple(tensor.shape):

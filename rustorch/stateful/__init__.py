@@ -84,7 +84,7 @@ from ._losses import (
     TripletMarginLoss,
 )
 from ._module import RemovableHandle
-from ._lazy import LazyBatchNorm1d, LazyBatchNorm2d, LazyLinear
+from ._lazy import LazyBatchNorm1d, LazyBatchNorm2d, LazyConv1d, LazyConv2d, LazyConv3d, LazyLinear
 from ._tensor_methods import Size
 
 # --- advanced CNN layers ---

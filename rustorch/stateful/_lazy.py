@@ -106,3 +106,43 @@ def _lazy_batch_norm(name, base):
 
 LazyBatchNorm1d = _lazy_batch_norm("LazyBatchNorm1d", BatchNorm1d)
 LazyBatchNorm2d = _lazy_batch_norm("LazyBatchNorm2d", BatchNorm2d)
+
+
+def _lazy_conv(name, base, spatial):
+    def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                 padding_mode="zeros", device=None, dtype=None):
+        Module.__init__(self)
+        self.in_channels = 0
+        self.out_channels = out_channels
+        self._lazy_args = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+                               groups=groups, bias=bias, padding_mode=padding_mode, device=device, dtype=dtype)
+        self.weight = _placeholder(dtype)
+        if bias:
+            self.bias = _placeholder(dtype)
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, input):
+        _expect(self, input, (spatial + 1, spatial + 2), f"[N, C, *spatial] with {spatial} spatial dims")
+        self._become(base(input.shape[-(spatial + 1)], self.out_channels, **self._lazy_args))
+        del self._lazy_args
+        return self.forward(input)
+
+    def extra_repr(self):
+        return f"0, {self.out_channels}, kernel_size={self._lazy_args['kernel_size']}"
+
+    doc = (f"``torch.nn.{name}(out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True, "
+           f"padding_mode='zeros', device=None, dtype=None)``: a :class:`{base.__name__}` whose ``in_channels`` is "
+           "the channel dim of its first input.")
+    return type(name, (_LazyMixin, base), {"__init__": __init__, "forward": forward, "extra_repr": extra_repr,
+                                          "cls_to_become": base, "__doc__": doc, "__module__": __name__})
+
+
+def _conv_classes():
+    from . import _conv_layers
+
+    return _conv_layers.Conv1d, _conv_layers.Conv2d, _conv_layers.Conv3d
+
+
+LazyConv1d, LazyConv2d, LazyConv3d = (_lazy_conv(f"LazyConv{k}d", base, k)
+                                      for k, base in zip((1, 2, 3), _conv_classes()))

@@ -287,6 +287,7 @@ def from_numpy(array: np.ndarray) -> Variable:
 
 
 def scalar_tensor(value, *, dtype=None, device=None, requires_grad=False) -> Variable:
+    """A 0-d float32 tensor holding ``value``, as ``torch.scalar_tensor``."""
     return _made(jnp.asarray(value, _float_dtype(dtype)), device, requires_grad)
 
 
@@ -384,11 +385,13 @@ def stack(tensors, dim: int = 0) -> Variable:
 
 
 def hstack(tensors) -> Variable:
+    """Concatenate along dim 1 (dim 0 for 1-D tensors), as ``torch.hstack``."""
     tensors = _tensors("hstack", tensors)
     return cat([t.reshape(1) if t.ndim == 0 else t for t in tensors], 0 if tensors[0].ndim <= 1 else 1)
 
 
 def vstack(tensors) -> Variable:
+    """Concatenate along dim 0, 1-D tensors as rows, as ``torch.vstack``."""
     tensors = _tensors("vstack", tensors)
     return cat([t.reshape(1, -1) if t.ndim < 2 else t for t in tensors], 0)
 
@@ -429,15 +432,18 @@ def meshgrid(*tensors, indexing: str = "ij"):
 
 
 def broadcast_to(input, size) -> Variable:
+    """``input`` broadcast to ``size``, as ``torch.broadcast_to`` (``input.expand(size)``)."""
     return input.expand(tuple(size))
 
 
 def broadcast_tensors(*tensors):
+    """The tensors broadcast to their common shape, as ``torch.broadcast_tensors``."""
     shape = jnp.broadcast_shapes(*(tuple(t.shape) for t in tensors))
     return tuple(t.expand(shape) for t in tensors)
 
 
 def broadcast_shapes(*shapes) -> Size:
+    """The shape the given shapes broadcast to, as ``torch.broadcast_shapes``."""
     return Size(jnp.broadcast_shapes(*(tuple(s) if isinstance(s, (tuple, list)) else (s,) for s in shapes)))
 
 
@@ -468,6 +474,7 @@ def min(input, dim=None, keepdim=False):
 
 
 def clamp(input, min=None, max=None) -> Variable:
+    """``min(max(input, min), max)`` elementwise, as ``torch.clamp`` (also ``torch.clip``)."""
     return input.clamp(min, max)
 
 
@@ -475,24 +482,29 @@ clip = clamp
 
 
 def numel(input) -> builtins.int:
+    """The number of elements of ``input``."""
     return input.numel()
 
 
 def is_tensor(obj) -> builtins.bool:
+    """Whether ``obj`` is a rustorch tensor."""
     return isinstance(obj, Variable)
 
 
 def is_floating_point(input) -> builtins.bool:
+    """Whether ``input`` has a floating dtype."""
     return input.is_floating_point()
 
 
 def is_nonzero(input) -> builtins.bool:
+    """The truth value of a one-element tensor, as ``torch.is_nonzero``."""
     if input.numel() != 1:
         raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
     return builtins.bool(input.item())
 
 
 def promote_types(type1, type2) -> np.dtype:
+    """The dtype PyTorch promotes ``type1`` and ``type2`` to."""
     return result_type(np.zeros((1,), type1), np.zeros((1,), type2))
 
 
@@ -538,10 +550,12 @@ def get_num_threads() -> builtins.int:
 
 
 def set_num_interop_threads(n: builtins.int) -> None:
+    """As :func:`set_num_threads` (XLA has one thread pool)."""
     set_num_threads(n)
 
 
 def get_num_interop_threads() -> builtins.int:
+    """The value given to :func:`set_num_interop_threads` (see :func:`set_num_threads`)."""
     return _num_threads[0]
 
 
@@ -573,6 +587,7 @@ class inference_mode(_graph.no_grad):
 
 
 def is_inference_mode_enabled() -> builtins.bool:
+    """Whether recording for backward is off (inside :class:`inference_mode` or ``no_grad``)."""
     return not _graph.is_grad_enabled()
 
 
@@ -633,6 +648,48 @@ for _name in METHOD_FUNCTIONS:
 del _name
 
 
+def _view_as_real(x):
+    return jnp.stack([jnp.real(x), jnp.imag(x)], axis=-1)
+
+
+def _view_as_complex(x):
+    return jax.lax.complex(x[..., 0], x[..., 1])
+
+
+def _polar(magnitude, angle):
+    return jax.lax.complex(magnitude * jnp.cos(angle), magnitude * jnp.sin(angle))
+
+
+def view_as_real(input) -> Variable:
+    """A complex tensor as real pairs ``[..., 2]`` (real, imaginary), as ``torch.view_as_real``
+    (a copy: JAX has no views).
+
+    Raises:
+        RuntimeError: a non-complex input.
+    """
+    if np.dtype(input.dtype).kind != "c":
+        raise RuntimeError(f"view_as_real is only supported for complex tensors, got {np.dtype(input.dtype)}")
+    return apply(_view_as_real, input)
+
+
+def view_as_complex(input) -> Variable:
+    """Real pairs ``[..., 2]`` as a complex tensor, as ``torch.view_as_complex``.
+
+    Raises:
+        RuntimeError: the last dim is not 2, or the dtype is not float32/float64.
+    """
+    if input.ndim == 0 or input.shape[-1] != 2:
+        raise RuntimeError(f"Tensor must have a last dimension of size 2, got shape {tuple(input.shape)}")
+    if np.dtype(input.dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise RuntimeError(f"view_as_complex is only supported for float and double tensors, got {input.dtype}")
+    return apply(_view_as_complex, input)
+
+
+def polar(abs, angle) -> Variable:
+    """``abs * (cos(angle) + i sin(angle))``, as ``torch.polar``."""
+    return apply(_polar, abs, angle)
+
+
 def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """``(std, mean)`` over ``dim``, as ``torch.std_mean``."""
     return (input.std(dim, unbiased, keepdim, correction=correction),
@@ -655,6 +712,6 @@ __all__ = [
     "set_default_dtype", "set_num_threads", "get_num_threads", "set_num_interop_threads",
     "get_num_interop_threads", "inference_mode", "is_inference_mode_enabled", "std_mean", "var_mean", "Size",
     "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "ShortTensor", "ByteTensor",
-    "CharTensor", "BoolTensor",
+    "CharTensor", "BoolTensor", "view_as_real", "view_as_complex", "polar",
     *METHOD_FUNCTIONS,
 ]

@@ -120,3 +120,21 @@ def test_select_mT_legacy_constructors():
     assert rustorch.LongTensor([1, 2]).tolist() == [1, 2] and rustorch.LongTensor([1]).dtype.kind == "i"
     assert rustorch.FloatTensor(2, 3).shape == (2, 3) and rustorch.FloatTensor([1]).dtype == np.float32
     assert rustorch.ByteTensor([1]).dtype == np.uint8
+
+
+def test_lazy_convolutions_like_d2l_lenet():
+    def lenet(nn_):
+        return nn_.Sequential(nn_.LazyConv2d(6, kernel_size=5, padding=2), nn_.Sigmoid(),
+                              nn_.AvgPool2d(kernel_size=2, stride=2), nn_.LazyConv2d(16, kernel_size=5, bias=False),
+                              nn_.Flatten(), nn_.LazyLinear(10))
+
+    ours, theirs = lenet(nn), lenet(torch.nn)
+    params = list(ours.parameters())
+    assert ours(rustorch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    theirs(torch.zeros(2, 1, 28, 28))
+    assert list(ours.parameters()) == params
+    assert [(k, tuple(v.shape)) for k, v in ours.state_dict().items()] == \
+        [(k, tuple(v.shape)) for k, v in theirs.state_dict().items()]
+    assert type(ours[0]) is nn.Conv2d and ours[0].in_channels == 1 and ours[3].in_channels == 6
+    assert nn.LazyConv1d(3, 2)(rustorch.ones(4, 5)).shape == (3, 4)
+    assert nn.LazyConv3d(2, 1)(rustorch.ones(1, 3, 2, 2, 2)).shape == (1, 2, 2, 2, 2)

@@ -581,3 +581,20 @@ def test_functions_accept_keywords_and_python_numbers():
     assert rustorch.abs(x).tolist() == [[1.0, 2.0], [3.0, 4.0]]
     assert rustorch.clamp(x, min=0).tolist() == [[1.0, 0.0], [3.0, 4.0]]
     assert rustorch.exp(rustorch.tensor(0.0)).item() == 1.0
+
+
+def test_complex_views_and_polar():
+    rng = np.random.default_rng(12)
+    pairs = _normal(rng, (3, 2))
+    magnitude, angle = np.abs(_normal(rng, (3,))), _normal(rng, (3,))
+    z = rustorch.view_as_complex(rustorch.tensor(pairs))
+    tz = torch.view_as_complex(torch.from_numpy(pairs.copy()))
+    np.testing.assert_allclose(np.asarray(z), tz.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(rustorch.view_as_real(z)), torch.view_as_real(tz).numpy(), rtol=1e-6)
+    p = rustorch.polar(rustorch.tensor(magnitude), rustorch.tensor(angle))
+    tp = torch.polar(torch.from_numpy(magnitude), torch.from_numpy(angle))
+    np.testing.assert_allclose(np.asarray(p), tp.numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(RuntimeError, match="complex"):
+        rustorch.view_as_real(rustorch.zeros(2))
+    with pytest.raises(RuntimeError, match="size 2"):
+        rustorch.view_as_complex(rustorch.zeros(3))
