@@ -215,7 +215,8 @@ def parse_args(argv=None):
     parser.add_argument("--nhid", type=int, default=200)
     parser.add_argument("--nlayers", type=int, default=2)
     parser.add_argument("--nhead", type=int, default=2)
-    parser.add_argument("--lr", type=float, default=20.0)
+    parser.add_argument("--lr", type=float, default=None,
+                        help="initial SGD learning rate (default 20, or 5 for the Transformer, as the PyTorch example)")
     parser.add_argument("--clip", type=float, default=0.25)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=20)
@@ -235,6 +236,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.lr is None:
+        args.lr = 5.0 if args.model == "Transformer" else 20.0
     rustorch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
     corpus = WikiText2(args.data)
