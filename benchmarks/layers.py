@@ -1,9 +1,9 @@
-"""Per-layer microbenchmark: where a training step of the plan's CNN spends its time.
+"""Per-layer microbenchmark: where a training step of the MNIST CNN spends its time.
 
     python benchmarks/layers.py                  # batch 64
     python benchmarks/layers.py --batch-size 256 --rounds 9
 
-For each layer of the plan's CNN at its real shape (conv, max pool, batch norm, linear, cross
+For each layer of the MNIST CNN at its real shape (conv, max pool, batch norm, linear, cross
 entropy, and an Adam step over the model's parameters), times the forward pass and the forward
 plus backward pass of ``rustorch.functional`` under ``jax.jit`` and of PyTorch eager, alternating
 the two, and prints medians in milliseconds and the ratio (rustorch time / torch time; below 1

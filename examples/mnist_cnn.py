@@ -1,10 +1,10 @@
-"""Train the plan's CNN on MNIST with rustorch's PyTorch-style API.
+"""Train the MNIST CNN with rustorch's PyTorch-style API.
 
     python examples/mnist_cnn.py                 # defaults: 2 epochs, batch 64, Adam lr 1e-3
     python -m examples.mnist_cnn --epochs 5      # the same, as a module
     python examples/mnist_cnn.py --resume        # continue from the last checkpoint in --out
 
-The model is the plan's (two Conv-BN-ReLU-MaxPool-Dropout blocks, Linear-BN-ReLU-Dropout,
+The model is the MNIST CNN of rustorch's specification (two Conv-BN-ReLU-MaxPool-Dropout blocks, Linear-BN-ReLU-Dropout,
 Linear), written and trained exactly as in PyTorch: ``optimizer.zero_grad()``,
 ``loss.backward()``, ``optimizer.step()``. Behind the scenes each step is one compiled XLA
 program. Data comes from ``--data`` or the ``RUSTORCH_DATA`` environment variable (a folder
@@ -26,7 +26,7 @@ from rustorch import nn
 
 
 class Net(nn.Module):
-    """The plan's CNN for 1x28x28 inputs and 10 classes."""
+    """The MNIST CNN for 1x28x28 inputs and 10 classes."""
 
     def __init__(self):
         super().__init__()
@@ -70,8 +70,8 @@ class _Progress:
     def update(self, steps, **info):
         self.count += steps
         if self.bar is not None:
+            self.bar.set_postfix(info, refresh=False)  # shown by the update's own refresh
             self.bar.update(steps)
-            self.bar.set_postfix(info, refresh=False)
         elif self.count == self.total or self.count % max(1, self.total // 10) < steps:
             text = " ".join(f"{k}={v}" for k, v in info.items())
             print(f"{self.description} {self.count}/{self.total} {text}", flush=True)
@@ -104,14 +104,17 @@ def plot_curves(history, path):
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    from matplotlib.ticker import MaxNLocator
+
     steps = np.arange(1, len(history["train_loss"]) + 1) * history["log_every"]
-    left.plot(steps, history["train_loss"])
+    left.plot(steps, history["train_loss"], marker="." if len(steps) < 30 else None)
     left.set_xlabel("training step")
     left.set_ylabel("training loss")
     left.set_yscale("log")
     left.set_title("Training loss")
     epochs = np.arange(1, len(history["test_accuracy"]) + 1)
     right.plot(epochs, history["test_accuracy"], marker="o")
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
     right.set_xlabel("epoch")
     right.set_ylabel("test accuracy (%)")
     right.set_title("Test accuracy")
@@ -143,8 +146,12 @@ def main(argv=None):
     rustorch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
 
-    train_set = rustorch.datasets.MNIST(args.data, train=True, download=args.download)
-    test_set = rustorch.datasets.MNIST(args.data, train=False, download=args.download)
+    try:
+        train_set = rustorch.datasets.MNIST(args.data, train=True, download=args.download)
+        test_set = rustorch.datasets.MNIST(args.data, train=False, download=args.download)
+    except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(f"{error}\n\nWith this script: --data FOLDER (or RUSTORCH_DATA=FOLDER) names the folder "
+                         "holding the four MNIST files; add --download to fetch them into it.") from None
     train_data, test_data = train_set.tensor_dataset(), test_set.tensor_dataset()
     if args.limit:
         train_data = rustorch.utils.data.Subset(train_data, range(min(args.limit, len(train_data))))
@@ -157,7 +164,9 @@ def main(argv=None):
     criterion = nn.CrossEntropyLoss()
     optimizer = rustorch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999))
     checkpoint_path = os.path.join(args.out, "checkpoint.pth")
-    history = {"train_loss": [], "test_accuracy": [], "log_every": 50}
+    # About 20 points of the training-loss curve per epoch (at most one every 50 steps), so a
+    # short run draws a curve too.
+    history = {"train_loss": [], "test_accuracy": [], "log_every": max(1, min(50, len(train_loader) // 20))}
     start_epoch = 0
     if args.resume:
         if not os.path.exists(checkpoint_path):

@@ -13,7 +13,7 @@ import numpy as np
 
 import rustorch
 
-parser = argparse.ArgumentParser(description="the plan's CNN program")
+parser = argparse.ArgumentParser(description="the MNIST CNN program")
 parser.add_argument("--epochs", type=int, default=1)
 parser.add_argument("--limit", type=int, default=None, help="train and validate on this many images")
 parser.add_argument("--out", default="runs/seed_program")

@@ -23,6 +23,7 @@ from .utils.data import DataLoader, Dataset, TensorDataset, random_split
 
 from ._compilation_cache import _enable_by_default, enable_compilation_cache
 from . import datasets, functional, nn, optim, serialization, utils
+from . import distributed
 from .nn import functional as _nn_functional
 from .stateful import (
     ELU,
@@ -108,6 +109,9 @@ from .stateful._tensor_functions import (
     zeros_like,
 )
 
+# --- optimizers beyond Adam/AdamW/SGD ---
+from .stateful import Adadelta, Adagrad, Adamax, NAdam, RAdam, RMSprop
+
 float32 = _np.dtype(_np.float32)
 float = float32
 float64 = _np.dtype(_np.float64)
@@ -122,6 +126,33 @@ int64 = _np.dtype(_np.int64)
 long = int64
 uint8 = _np.dtype(_np.uint8)
 bool = _np.dtype(_np.bool_)
+
+# --- torch.* tensor functions, devices, backends (surface block) ---
+from .stateful._tensor_functions import *  # noqa: E402,F401,F403  (names listed in its __all__)
+from . import accelerator, backends, cuda  # noqa: E402
+from ._device import device  # noqa: E402
+from .stateful import (  # noqa: E402
+    BCELoss,
+    CosineEmbeddingLoss,
+    HuberLoss,
+    KLDivLoss,
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyLinear,
+    MarginRankingLoss,
+    SmoothL1Loss,
+    TripletMarginLoss,
+)
+
+bfloat16 = _np.dtype(__import__("jax.numpy", fromlist=["bfloat16"]).bfloat16)
+complex64 = cfloat = _np.dtype(_np.complex64)
+complex128 = cdouble = _np.dtype(_np.complex128)
+short = int16
+dtype = _np.dtype
+# --- end surface block ---
+
+from . import multiprocessing, onnx  # noqa: E402
+from .nn import modules as _nn_modules  # noqa: E402,F401  (PyTorch's layer paths: nn.modules.rnn.LSTM)
 
 __version__ = "0.1.0"
 
@@ -145,4 +176,50 @@ from .stateful import (  # noqa: E402
     TransformerDecoderLayer,
     TransformerEncoder,
     TransformerEncoderLayer,
+)
+
+# --- advanced CNN layers ---
+from .stateful import (
+    AdaptiveAvgPool1d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    CircularPad1d,
+    CircularPad2d,
+    CircularPad3d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ConstantPad3d,
+    Conv1d,
+    Conv3d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    ConvTranspose3d,
+    Dropout1d,
+    Dropout2d,
+    Dropout3d,
+    Hardsigmoid,
+    Hardswish,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    InstanceNorm3d,
+    LocalResponseNorm,
+    MaxPool1d,
+    Mish,
+    PReLU,
+    PixelShuffle,
+    PixelUnshuffle,
+    ReLU6,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReflectionPad3d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ReplicationPad3d,
+    Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
+    ZeroPad1d,
+    ZeroPad2d,
+    ZeroPad3d,
 )

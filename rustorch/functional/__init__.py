@@ -22,7 +22,15 @@ from ._activations import (
     softplus,
     tanh,
 )
-from ._conv import conv2d, conv2d_channels_last
+from ._conv import (
+    conv1d,
+    conv2d,
+    conv2d_channels_last,
+    conv3d,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+)
 from ._linear import linear
 from ._pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d, max_pool2d_channels_last
 from ._shape import flatten
@@ -54,8 +62,43 @@ from ._init import (
 from ._optimizer import Optimizer, with_hyperparams
 from ._sgd import SGDHyperparams, SGDState, sgd
 
+# --- advanced CNN ops: N-d pooling, padding, resizing, feature dropout, normalisation ---
+from ._activations import hardsigmoid, hardswish, mish, prelu, relu6
+from ._feature_dropout import dropout1d, dropout2d, dropout3d
+from ._interpolate import interpolate, pixel_shuffle, pixel_unshuffle
+from ._instance_norm import instance_norm, local_response_norm
+from ._padding import pad
+from ._pooling import (
+    adaptive_avg_pool1d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    max_pool1d,
+)
+
 # --- sequence models: embedding, normalisation, recurrent layers, attention ---
 from ._attention import multi_head_attention_forward, scaled_dot_product_attention
 from ._embedding import embedding, embedding_renorm
 from ._normalization import group_norm, layer_norm, rms_norm
 from ._rnn import RNNWeights, gru_cell, lstm_cell, rnn, rnn_relu_cell, rnn_tanh_cell
+from ._adadelta import AdadeltaHyperparams, AdadeltaState, adadelta
+from ._adagrad import AdagradHyperparams, AdagradState, adagrad
+from ._adamax import AdamaxHyperparams, AdamaxState, adamax
+from ._nadam import NAdamHyperparams, NAdamState, nadam
+from ._radam import RAdamHyperparams, RAdamState, radam
+from ._rmsprop import RMSpropHyperparams, RMSpropState, rmsprop
+
+# --- more losses, distances, one_hot (surface block) ---
+from ._losses import (
+    binary_cross_entropy,
+    cosine_embedding_loss,
+    cosine_similarity,
+    huber_loss,
+    kl_div,
+    margin_ranking_loss,
+    normalize,
+    one_hot,
+    pairwise_distance,
+    smooth_l1_loss,
+    triplet_margin_loss,
+)

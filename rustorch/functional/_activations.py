@@ -165,3 +165,66 @@ def hardtanh(input, min_val=-1.0, max_val=1.0):
     low = jnp.asarray(min_val, input.dtype)
     high = jnp.asarray(max_val, input.dtype)
     return jnp.where(input <= low, low, jnp.where(input >= high, high, input))
+
+
+def relu6(input):
+    """``min(max(x, 0), 6)``, ``torch.nn.functional.relu6`` (``hardtanh(x, 0, 6)``: gradient 0 at
+    both kinks, as PyTorch). Raises ``TypeError`` for a non-numeric input."""
+    return hardtanh(input, 0.0, 6.0)
+
+
+def hardsigmoid(input):
+    """``relu6(x + 3) / 6``, ``torch.nn.functional.hardsigmoid``; gradient ``1/6`` strictly
+    inside ``(-3, 3)`` and 0 elsewhere (ATen's ``hardsigmoid_backward``).
+    Raises ``TypeError`` for a non-floating input."""
+    check_floating("hardsigmoid", "input", input)
+    three = jnp.asarray(3.0, input.dtype)
+    inside = (input > -three) & (input < three)
+    outside = jnp.where(input >= three, jnp.ones((), input.dtype), jnp.zeros((), input.dtype))
+    return jnp.where(inside, (input + three) / jnp.asarray(6.0, input.dtype), outside)
+
+
+def hardswish(input):
+    """``x * relu6(x + 3) / 6``, ``torch.nn.functional.hardswish``; gradient 0 up to -3,
+    ``x/3 + 1/2`` strictly between -3 and 3, and 1 from 3 on (ATen's ``hardswish_backward``).
+    Raises ``TypeError`` for a non-floating input."""
+    check_floating("hardswish", "input", input)
+    three = jnp.asarray(3.0, input.dtype)
+    middle = input * (input + three) / jnp.asarray(6.0, input.dtype)
+    return jnp.where(input <= -three, jnp.zeros((), input.dtype), jnp.where(input < three, middle, input))
+
+
+def mish(input):
+    """``x * tanh(softplus(x))``, ``torch.nn.functional.mish``. The softplus is the
+    overflow-free ``log(1 + exp(x))``, so large inputs keep a finite gradient.
+    Raises ``TypeError`` for a non-floating input."""
+    check_floating("mish", "input", input)
+    return input * jnp.tanh(jax.nn.softplus(input))
+
+
+def prelu(input, weight):
+    """``x if x > 0 else weight * x``, ``torch.nn.functional.prelu``, with one learnable slope or
+    one per channel (``weight`` of ``C`` elements, broadcast along dimension 1; dimension 0 of
+    a 1-D input).
+
+    Raises:
+      ValueError: ``weight`` not 1-D, or with a count other than 1 and the channel count.
+      TypeError: non-floating input.
+    """
+    check_floating("prelu", "input", input)
+    if weight.ndim != 1:
+        raise ValueError(f"prelu: expected weight to be 1-D, got shape {tuple(weight.shape)}")
+    count = weight.shape[0]
+    if count != 1:
+        channels = input.shape[1] if input.ndim >= 2 else (input.shape[0] if input.ndim == 1 else 1)
+        if count != channels:
+            raise ValueError(
+                f"prelu: mismatch of parameter numbers and input channel size: weight has {count} "
+                f"elements, input of shape {tuple(input.shape)} has {channels} channels; use "
+                f"PReLU(num_parameters={channels}) or 1"
+            )
+        axis = 1 if input.ndim >= 2 else 0
+        weight = weight.reshape((count,) + (1,) * (input.ndim - axis - 1))
+    else:
+        weight = weight.reshape(())
+    return jnp.where(input > 0, input, weight * input)

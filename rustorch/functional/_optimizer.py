@@ -47,8 +47,9 @@ def with_hyperparams(state, **changes):
 
     The functional counterpart of ``group['lr'] = x`` in PyTorch: values are validated like the
     optimizer's constructor validates them and stored as float32 scalar arrays, so a jitted
-    ``update`` does not recompile. Accepted names: ``lr``, ``betas``, ``eps``, ``weight_decay``
-    for Adam/AdamW states; ``lr``, ``momentum``, ``dampening``, ``weight_decay`` for SGD states.
+    ``update`` does not recompile. Accepted names: the optimizer's numeric constructor
+    arguments (``lr``, ``betas``, ``eps``, ``weight_decay``, ``momentum``, ``alpha``, ``rho``,
+    ``lr_decay``, ``dampening``, ``momentum_decay``, as the optimizer has them).
     Values may be Python numbers or float32 scalar arrays (traced ones are stored unchecked).
 
     Raises:
@@ -58,7 +59,7 @@ def with_hyperparams(state, **changes):
     method = getattr(state, "with_hyperparams", None)
     if method is None:
         raise TypeError(
-            f"with_hyperparams: expected an optimizer state (AdamState or SGDState), got "
+            f"with_hyperparams: expected an optimizer state (AdamState, SGDState, ...), got "
             f"{type(state).__name__}"
         )
     return method(**changes)
@@ -236,3 +237,196 @@ def compute_dtype(dtype):
     if dtype in (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16)):
         return jnp.dtype(jnp.float32)
     return dtype
+
+
+# ------------------------------------------------------------------ table-built optimizers
+class Hyper(NamedTuple):
+    """One constructor hyperparameter of a table-built optimizer.
+
+    ``name`` is the constructor argument (``"betas"`` with ``index`` 0 or 1 for one element
+    of the pair), ``valid``/``message`` PyTorch's constructor check, and ``fields`` the
+    float32 state fields it fills: ``(field, complement)`` pairs, where a complement field
+    holds ``1 - value`` rounded once from double precision (see ``complement_hyperparameter``).
+    """
+
+    name: str
+    valid: Callable[[float], bool]
+    message: str
+    fields: tuple
+    index: int | None = None
+
+
+NONNEGATIVE = lambda v: 0.0 <= v  # noqa: E731  (PyTorch's ``not 0.0 <= x`` rejects NaN too)
+LR = Hyper("lr", NONNEGATIVE, "Invalid learning rate: {value} (expected lr >= 0)", (("lr", False),))
+EPS = Hyper("eps", NONNEGATIVE, "Invalid epsilon value: {value} (expected eps >= 0)", (("eps", False),))
+WEIGHT_DECAY = Hyper(
+    "weight_decay", NONNEGATIVE,
+    "Invalid weight_decay value: {value} (expected weight_decay >= 0)", (("weight_decay", False),),
+)
+BETA1 = Hyper(
+    "betas", lambda v: 0.0 <= v < 1.0,
+    "Invalid beta parameter at index 0: {value} (expected 0 <= beta1 < 1)",
+    (("beta1", False), ("one_minus_beta1", True)), 0,
+)
+BETA2 = Hyper(
+    "betas", lambda v: 0.0 <= v < 1.0,
+    "Invalid beta parameter at index 1: {value} (expected 0 <= beta2 < 1)",
+    (("beta2", False), ("one_minus_beta2", True)), 1,
+)
+
+
+def _hyper_fields(op: str, spec: Hyper, value) -> dict:
+    label = spec.name if spec.index is None else f"{spec.name}[{spec.index}]"
+    return {
+        field: (complement_hyperparameter if complement else scalar_hyperparameter)(
+            op, label, value, spec.valid, spec.message
+        )
+        for field, complement in spec.fields
+    }
+
+
+def hyperparams_type(type_name: str, table: Sequence[Hyper], doc: str, module: str) -> type:
+    """A ``NamedTuple`` type holding ``table``'s hyperparameters as float32 scalar arrays.
+
+    The type gets ``create(op, **values)`` (validate every constructor value as PyTorch's
+    ``__init__`` does) and ``set(op, **changes)`` (a validated copy with some replaced, what
+    :func:`with_hyperparams` calls). Values in the state never recompile a jitted update.
+    """
+    fields = [field for spec in table for field, _ in spec.fields]
+    names = tuple(dict.fromkeys(spec.name for spec in table))
+    base = NamedTuple(type_name, [(field, Any) for field in fields])
+
+    def split(op, name, value):
+        specs = [spec for spec in table if spec.name == name]
+        if specs[0].index is None:
+            return [(specs[0], value)]
+        pair = check_betas(op, value)
+        return [(spec, pair[spec.index]) for spec in specs]
+
+    def create(cls, op: str, **values):
+        out = {}
+        for name in names:
+            for spec, value in split(op, name, values[name]):
+                out.update(_hyper_fields(op, spec, value))
+        return cls(**out)
+
+    def replace(self, op: str = "with_hyperparams", **changes):
+        unknown = {*changes} - {*names}
+        if unknown:
+            raise TypeError(
+                f"{op}: unknown {type_name.removesuffix('Hyperparams')} hyperparameter(s) "
+                f"{sorted(unknown)}; expected one of {', '.join(names)}"
+            )
+        out = {}
+        for name, value in changes.items():
+            for spec, element in split(op, name, value):
+                out.update(_hyper_fields(op, spec, element))
+        return self._replace(**out)
+
+    return type(type_name, (base,), {
+        "__slots__": (), "__doc__": doc, "__module__": module, "names": names,
+        "create": classmethod(create), "set": replace,
+    })
+
+
+def state_with_hyperparams(self, **changes):
+    """A copy of this state with hyperparameters replaced; see :func:`with_hyperparams`."""
+    return self._replace(hyperparams=self.hyperparams.set(**changes))
+
+
+class Field(NamedTuple):
+    """One per-parameter state entry of a table-built optimizer (PyTorch's ``state[p][name]``).
+
+    ``init(param)`` gives its initial value; ``scalar`` entries (``step``, ``mu_product``) are
+    one float32 scalar per parameter, the others have the parameter's shape and dtype.
+    """
+
+    name: str
+    init: Callable[[Any], Any]
+    scalar: bool = False
+
+
+STEP = Field("step", lambda p: jnp.zeros((), jnp.float32), scalar=True)
+
+
+def zeros_field(name: str) -> Field:
+    return Field(name, jnp.zeros_like)
+
+
+def precision(dtype):
+    """``(compute_dtype, rnd)``: the dtype to compute in and a function that rounds a
+    computed value to ``dtype`` wherever PyTorch stores an intermediate tensor (the identity
+    for float32/float64)."""
+    ct = compute_dtype(dtype)
+    if ct == jnp.dtype(dtype):
+        return ct, lambda x: x
+    return ct, lambda x: x.astype(dtype).astype(ct)
+
+
+def to_real(x):
+    """PyTorch's ``view_as_real``: a complex array as ``[..., 2]`` real and imaginary parts."""
+    return jnp.stack([jnp.real(x), jnp.imag(x)], axis=-1)
+
+
+def from_real(x, dtype):
+    return jax.lax.complex(x[..., 0], x[..., 1]).astype(dtype)
+
+
+def lerp(start, end, weight):
+    """ATen's vectorised ``lerp``: the formula switches at ``|weight| = 0.5`` for accuracy."""
+    small = jnp.abs(weight) < 0.5
+    return jnp.where(small, start, end) + jnp.where(small, weight, weight - 1) * (end - start)
+
+
+def one_minus_power(one_minus_beta, steps):
+    """``1 - beta ** steps`` as ``-expm1(steps * log1p(-(1 - beta)))``: within a few float32
+    ulps of PyTorch's double-precision value (a float32 power loses up to 1e-5 relative)."""
+    return -jnp.expm1(steps * jnp.log1p(-one_minus_beta))
+
+
+def make_optimizer(op: str, state_type: type, hyperparams, fields: Sequence[Field], leaf) -> Optimizer:
+    """An :class:`Optimizer` from a state type, its per-parameter ``fields`` and one leaf rule.
+
+    ``state_type`` is a NamedTuple ``(hyperparams, <field>...)``; fields not in ``fields``
+    (options switched off, such as RMSprop's ``grad_avg`` without ``centered``) stay ``None``.
+    ``leaf(p, g, hp, *field_values) -> (p, *field_values)`` is PyTorch's single-tensor step for
+    one parameter with a gradient, in real arithmetic: complex parameters, gradients and
+    element-wise fields reach it through their real view, as in PyTorch. Parameters without a
+    gradient keep their value and state (see :func:`apply_leaves`).
+    """
+    names = [f.name for f in fields]
+
+    def init(params):
+        check_float_params(op, params)
+        present = {f.name: jax.tree_util.tree_map(f.init, params) for f in fields}
+        absent = {name: None for name in state_type._fields[1:] if name not in present}
+        return state_type(hyperparams=hyperparams, **present, **absent)
+
+    def update(grads, state, params, has_grad=None):
+        if not isinstance(state, state_type):
+            raise TypeError(
+                f"{op}: expected a {state_type.__name__} from {op}(...).init, got {type(state).__name__}"
+            )
+        for name in state_type._fields[1:]:
+            if (getattr(state, name) is None) != (name not in names):
+                raise ValueError(
+                    f"{op}: this optimizer's options {'need' if name in names else 'exclude'} "
+                    f"state.{name}, but the state {'lacks' if name in names else 'has'} it; create "
+                    "the state with this optimizer's init"
+                )
+        hp = state.hyperparams
+        plan = plan_leaves(op, params, grads, has_grad, [getattr(state, n) for n in names], names)
+
+        def one(_, p, g, *values):
+            if not jnp.iscomplexobj(p):
+                return leaf(p, g, hp, *values)
+            dtype = p.dtype
+            real = [v if f.scalar else to_real(v) for f, v in zip(fields, values)]
+            p, *values = leaf(to_real(p), to_real(g), hp, *real)
+            return (from_real(p, dtype),
+                    *(v if f.scalar else from_real(v, dtype) for f, v in zip(fields, values)))
+
+        new_params, new_fields = apply_leaves(plan, one)
+        return new_params, state._replace(**dict(zip(names, new_fields)))
+
+    return Optimizer(init=init, update=update)

@@ -9,7 +9,7 @@ import numpy as np
 from jax import lax
 
 from ._checks import check_ndim
-from ._conv import check_floating, int_pair_at_least
+from ._conv import check_floating, int_pair_at_least, int_tuple_at_least
 
 _LAYOUT = "[N, C, H, W] or unbatched [C, H, W]"
 
@@ -151,7 +151,7 @@ def _block_max_jvp(axes, kernel, primals, tangents):
     # maximum and the scan position of the element PyTorch picks, and the tangent sums a
     # full-size select over the window axes, so the backward pass is one elementwise select of
     # the broadcast output gradient (the strided-tap form's transpose sums kh * kw
-    # interior-padded arrays). Measured on a 2-core CPU in the plan's CNN, batch 256
+    # interior-padded arrays). Measured on a 2-core CPU in the MNIST CNN, batch 256
     # (benchmarks/NOTES.md): the pooling backward fell from ~46 ms to ~6 ms.
     (x,), (dx,) = primals, tangents
     blocks, window_axes = _split_blocks(x, axes, kernel)
@@ -375,3 +375,135 @@ def adaptive_avg_pool2d(input, output_size):
     sums, rows = _adaptive_sum(input, input.ndim - 2, out[0])
     sums, cols = _adaptive_sum(sums, input.ndim - 1, out[1])
     return sums / jnp.asarray(np.outer(rows, cols), input.dtype)
+
+
+# ------------------------------------------------------------------------------ 1-D pooling
+# A 1-D pool is the 2-D pool of the input with a height-1 axis inserted before its length.
+
+_LAYOUT_1D = "[N, C, L] or unbatched [C, L]"
+
+
+def _one(op, name, value, minimum):
+    return int_tuple_at_least(op, name, value, minimum, 1)[0]
+
+
+def _as_rows(op, input):
+    check_ndim(op, "input", input, (2, 3), _LAYOUT_1D)
+    return input[..., None, :]
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """1-D max pooling, ``torch.nn.functional.max_pool1d`` (without ``return_indices``): the
+    rules of :func:`max_pool2d` along the last dimension of ``[N, C, L]`` or ``[C, L]`` input;
+    each geometric argument is an int or a 1-tuple."""
+    op = "max_pool1d"
+    rows = _as_rows(op, input)
+    k = _one(op, "kernel_size", kernel_size, 1)
+    s = k if stride is None else _one(op, "stride", stride, 1)
+    geometry = _pool_geometry(op, rows, (1, k), (1, s), (0, _one(op, "padding", padding, 0)),
+                              (1, _one(op, "dilation", dilation, 1)), ceil_mode)
+    return _max_pool(rows, (rows.ndim - 2, rows.ndim - 1), *geometry)[..., 0, :]
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """1-D average pooling, ``torch.nn.functional.avg_pool1d``: the rules of
+    :func:`avg_pool2d` along the last dimension of ``[N, C, L]`` or ``[C, L]`` input."""
+    op = "avg_pool1d"
+    rows = _as_rows(op, input)
+    k = _one(op, "kernel_size", kernel_size, 1)
+    s = k if stride is None else _one(op, "stride", stride, 1)
+    return avg_pool2d(rows, (1, k), (1, s), (0, _one(op, "padding", padding, 0)), ceil_mode,
+                      count_include_pad)[..., 0, :]
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """1-D adaptive average pooling, ``torch.nn.functional.adaptive_avg_pool1d``: cell ``i`` of
+    ``O`` averages ``[floor(i*L/O), ceil((i+1)*L/O))`` of the last dimension."""
+    op = "adaptive_avg_pool1d"
+    rows = _as_rows(op, input)
+    out = _one(op, "output_size", output_size, 0)
+    return adaptive_avg_pool2d(rows, (1, out))[..., 0, :]
+
+
+# ------------------------------------------------------------------------ adaptive max pool
+
+def _adaptive_windows(size, out):
+    """Start indices ``[out, width]`` of PyTorch's adaptive windows (width = the widest window),
+    and a mask of the taps inside each window."""
+    starts = (np.arange(out) * size) // out
+    ends = -((-(np.arange(out) + 1) * size) // out)
+    width = int(max(ends - starts)) if out else 0
+    index = starts[:, None] + np.arange(width)[None, :]
+    valid = index < ends[:, None]
+    return np.minimum(index, size - 1), valid
+
+
+def _adaptive_max(x, out_sizes):
+    """Adaptive max pooling of the last ``len(out_sizes)`` axes of ``x``: each output takes the
+    first maximum of its window in row-major scan order (or the window's NaN), which receives
+    the whole gradient, as ATen's adaptive_max_pool kernels."""
+    n = len(out_sizes)
+    lead = x.ndim - n
+    masks = []
+    for k, (axis, out) in enumerate(zip(range(lead, x.ndim), out_sizes)):
+        index, valid = _adaptive_windows(x.shape[axis], out)
+        # gather along axis -> (..., out, width, ...); windows of every axis end up as
+        # [..., out_1, ..., out_n, width_1, ..., width_n] after the moves below.
+        x = jnp.take(x, jnp.asarray(index.reshape(-1)), axis=lead + k)
+        x = x.reshape(x.shape[:lead + k] + index.shape + x.shape[lead + k + 1:])
+        x = jnp.moveaxis(x, lead + k + 1, -1)
+        masks.append(valid)
+    valid = masks[0]
+    if n == 2:
+        valid = masks[0][:, None, :, None] & masks[1][None, :, None, :]
+    windows = x.reshape(x.shape[:lead + n] + (-1,))
+    flat_valid = jnp.asarray(valid.reshape(valid.shape[:n] + (-1,)))
+    windows = jnp.where(flat_valid, windows, _lowest(x.dtype))
+    # torch's loop: a new index when `val > max || isnan(val)`: the first maximum, or the last NaN.
+    nan = jnp.isnan(windows) if jnp.issubdtype(windows.dtype, jnp.floating) else None
+    choice = jnp.argmax(windows, axis=-1)
+    if nan is not None:
+        last_nan = windows.shape[-1] - 1 - jnp.argmax(jnp.flip(nan, -1), axis=-1)
+        choice = jnp.where(jnp.any(nan, axis=-1), last_nan, choice)
+    return jnp.take_along_axis(windows, choice[..., None], axis=-1)[..., 0]
+
+
+def _adaptive_out(op, input, output_size, n):
+    if isinstance(output_size, (tuple, list)):
+        entries = tuple(output_size)
+        valid = len(entries) == n and all(e is None or _is_int(e) for e in entries)
+    else:
+        entries = (output_size,) * n
+        valid = _is_int(output_size)
+    if not valid:
+        raise TypeError(f"{op}: output_size must be an int or {n} ints/None, got {output_size!r}")
+    out = tuple(input.shape[-n + i] if e is None else e for i, e in enumerate(entries))
+    if min(out) < 0:
+        raise ValueError(f"{op}: elements of output_size must be >= 0, got output_size={output_size!r}")
+    if any(s == 0 for s in input.shape[-n - 1:]):
+        raise ValueError(
+            f"{op}: expected input to have non-zero size for non-batch dimensions, got input of "
+            f"shape {tuple(input.shape)}"
+        )
+    return out
+
+
+def adaptive_max_pool2d(input, output_size):
+    """2-D adaptive max pooling, ``torch.nn.functional.adaptive_max_pool2d`` (without
+    ``return_indices``): output cell ``(i, j)`` is the maximum of the window
+    ``[floor(i*H/O_h), ceil((i+1)*H/O_h)) x [floor(j*W/O_w), ceil((j+1)*W/O_w))``; the gradient
+    goes to the window's first maximum in row-major order.
+
+    Raises ``ValueError`` for a wrong rank, empty non-batch dimensions or negative sizes,
+    ``TypeError`` for a malformed ``output_size``."""
+    op = "adaptive_max_pool2d"
+    check_ndim(op, "input", input, (3, 4), _LAYOUT)
+    return _adaptive_max(input, _adaptive_out(op, input, output_size, 2))
+
+
+def adaptive_max_pool1d(input, output_size):
+    """1-D adaptive max pooling, ``torch.nn.functional.adaptive_max_pool1d``: the rules of
+    :func:`adaptive_max_pool2d` along the last dimension of ``[N, C, L]`` or ``[C, L]`` input."""
+    op = "adaptive_max_pool1d"
+    check_ndim(op, "input", input, (2, 3), _LAYOUT_1D)
+    return _adaptive_max(input, _adaptive_out(op, input, output_size, 1))

@@ -57,3 +57,67 @@ from ..stateful import (
     TransformerEncoderLayer,
 )
 from . import utils
+# Data parallelism over devices and processes (rustorch.distributed)
+from . import parallel
+from .parallel import DataParallel
+from ..stateful._sync_batchnorm import SyncBatchNorm
+# --- more losses, init, utils (surface block) ---
+from ..stateful import (
+    BCELoss,
+    CosineEmbeddingLoss,
+    HuberLoss,
+    KLDivLoss,
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyLinear,
+    MarginRankingLoss,
+    SmoothL1Loss,
+    TripletMarginLoss,
+)
+from . import init, utils
+
+# --- advanced CNN layers ---
+from ..stateful import (
+    AdaptiveAvgPool1d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    CircularPad1d,
+    CircularPad2d,
+    CircularPad3d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ConstantPad3d,
+    Conv1d,
+    Conv3d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    ConvTranspose3d,
+    Dropout1d,
+    Dropout2d,
+    Dropout3d,
+    Hardsigmoid,
+    Hardswish,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    InstanceNorm3d,
+    LocalResponseNorm,
+    MaxPool1d,
+    Mish,
+    PReLU,
+    PixelShuffle,
+    PixelUnshuffle,
+    ReLU6,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReflectionPad3d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ReplicationPad3d,
+    Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
+    ZeroPad1d,
+    ZeroPad2d,
+    ZeroPad3d,
+)

@@ -33,3 +33,46 @@ from ..stateful._layers import dropout
 # --- sequence models: embedding, normalisation, attention ---
 from ..stateful._sequence import embedding, group_norm, layer_norm, rms_norm
 from ..stateful._transformer import multi_head_attention_forward, scaled_dot_product_attention
+# --- more losses, distances, one_hot (surface block) ---
+from ..stateful._nn_functional import (
+    binary_cross_entropy,
+    cosine_embedding_loss,
+    cosine_similarity,
+    huber_loss,
+    kl_div,
+    margin_ranking_loss,
+    normalize,
+    one_hot,
+    pairwise_distance,
+    smooth_l1_loss,
+    triplet_margin_loss,
+)
+
+# --- advanced CNNs: N-d convolution, pooling, padding, resizing, image normalisation ---
+from ..stateful._nn_functional_cnn import (
+    adaptive_avg_pool1d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    conv1d,
+    conv3d,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+    dropout1d,
+    dropout2d,
+    dropout3d,
+    hardsigmoid,
+    hardswish,
+    instance_norm,
+    interpolate,
+    local_response_norm,
+    max_pool1d,
+    mish,
+    pad,
+    pixel_shuffle,
+    pixel_unshuffle,
+    prelu,
+    relu6,
+    upsample,
+)

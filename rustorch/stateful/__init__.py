@@ -70,3 +70,67 @@ from ._transformer import (
     TransformerEncoder,
     TransformerEncoderLayer,
 )
+from ._optim import Adadelta, Adagrad, Adamax, NAdam, RAdam, RMSprop
+# --- more losses, hooks, tensor API (surface block) ---
+from ._losses import (
+    BCELoss,
+    CosineEmbeddingLoss,
+    HuberLoss,
+    KLDivLoss,
+    MarginRankingLoss,
+    SmoothL1Loss,
+    TripletMarginLoss,
+)
+from ._module import RemovableHandle
+from ._lazy import LazyBatchNorm1d, LazyBatchNorm2d, LazyLinear
+from ._tensor_methods import Size
+
+# --- advanced CNN layers ---
+from ._conv_layers import (
+    Conv1d,
+    Conv3d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    ConvTranspose3d,
+)
+from ._pool_layers import (
+    AdaptiveAvgPool1d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    MaxPool1d,
+)
+from ._image_layers import (
+    CircularPad1d,
+    CircularPad2d,
+    CircularPad3d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ConstantPad3d,
+    Dropout1d,
+    Dropout2d,
+    Dropout3d,
+    Hardsigmoid,
+    Hardswish,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    InstanceNorm3d,
+    LocalResponseNorm,
+    Mish,
+    PReLU,
+    PixelShuffle,
+    PixelUnshuffle,
+    ReLU6,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReflectionPad3d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ReplicationPad3d,
+    Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
+    ZeroPad1d,
+    ZeroPad2d,
+    ZeroPad3d,
+)

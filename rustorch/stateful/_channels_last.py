@@ -9,7 +9,7 @@ op with a channels-last form registered here (batch norm, max pooling, dropout, 
 activations and arithmetic), and transposes it back to NCHW only where an op without such a
 form reads it (``flatten``, for instance) or where the value leaves the program. Values,
 gradients and dropout masks are those of the NCHW ops (tests/facade/test_layout_pass.py);
-measured on the plan's CNN on a 2-core CPU, the facade's training step is 1.5-1.6x faster than
+measured on the MNIST CNN on a 2-core CPU, the facade's training step is 1.5-1.6x faster than
 the same model's NCHW step (benchmarks/NOTES.md).
 
 An op's rule receives the op's positional arguments, where a channels-last activation appears

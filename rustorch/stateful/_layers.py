@@ -41,7 +41,7 @@ def _expect(layer, input, ranks, description):
     if input.ndim not in ranks:
         want = " or ".join(f"{r}-D" for r in ranks)
         raise ValueError(
-            f"{layer!r}: expected {want} input ({description}), got {input.ndim}-D input of shape {input.shape}"
+            f"{layer!r}: expected {want} input ({description}), got {input.ndim}-D input of shape {tuple(input.shape)}"
         )
 
 
@@ -49,7 +49,7 @@ def _expect_size(layer, input, dim, size, description):
     if input.shape[dim] != size:
         raise ValueError(
             f"{layer!r}: expected input with {size} {description} (dimension {dim}), "
-            f"got input of shape {input.shape}"
+            f"got input of shape {tuple(input.shape)}"
         )
 
 
@@ -88,17 +88,19 @@ class Linear(Module):
     """``y = x W^T + b``, as ``torch.nn.Linear(in_features, out_features, bias=True)``.
 
     ``weight`` is ``[out_features, in_features]``; both weight and bias start from
-    ``U(±1/sqrt(in_features))`` (PyTorch's kaiming-uniform with ``a=sqrt(5)``).
+    ``U(±1/sqrt(in_features))`` (PyTorch's kaiming-uniform with ``a=sqrt(5)``). ``device``
+    and ``dtype`` place and type the parameters, as PyTorch's factory keywords.
 
     Raises:
         ValueError: the input's last dimension is not ``in_features``.
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
         _init_weight_and_bias(self, (out_features, in_features), bias, dtype)
+        self.to(device=device)
 
     def forward(self, input):
         _expect(self, input, range(1, 64), "[*, in_features]")
@@ -107,87 +109,6 @@ class Linear(Module):
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
-
-
-_PAD_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
-
-
-def _pad_spatial(x, *, pad_h, pad_w, mode):
-    widths = [(0, 0)] * (x.ndim - 2) + [(pad_h, pad_h), (pad_w, pad_w)]
-    return jnp.pad(x, widths, mode=mode)
-
-
-class Conv2d(Module):
-    """2-D convolution over NCHW input, as ``torch.nn.Conv2d``.
-
-    Args:
-        in_channels, out_channels: channel counts (both divisible by ``groups``).
-        kernel_size, stride (1), padding (0; an int, a pair, ``'same'`` or ``'valid'``),
-        dilation (1): an int or a pair each.
-        groups: blocked connections (default 1).
-        bias: learnable bias (default True).
-        padding_mode: ``'zeros'`` (default), ``'reflect'``, ``'replicate'`` or ``'circular'``.
-
-    ``weight`` is ``[out_channels, in_channels // groups, kH, kW]``, initialised as PyTorch.
-
-    Raises:
-        ValueError: bad channel/group counts at construction; at call time, an input that
-            is not 3-D/4-D or whose channel count is not ``in_channels``.
-    """
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", dtype=None):
-        super().__init__()
-        if groups <= 0:
-            raise ValueError("groups must be a positive integer")
-        if in_channels % groups:
-            raise ValueError("in_channels must be divisible by groups")
-        if out_channels % groups:
-            raise ValueError("out_channels must be divisible by groups")
-        if padding_mode not in _PAD_MODES:
-            raise ValueError(
-                f"padding_mode must be one of {sorted(_PAD_MODES)}, got {padding_mode!r}"
-            )
-        if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ValueError(f"Invalid padding string {padding!r}, should be one of ['valid', 'same']")
-            if padding == "same" and any(s != 1 for s in _pair(stride)):
-                raise ValueError("padding='same' is not supported for strided convolutions")
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = _pair(kernel_size)
-        self.stride = _pair(stride)
-        self.padding = padding if isinstance(padding, str) else _pair(padding)
-        self.dilation = _pair(dilation)
-        self.groups = groups
-        self.padding_mode = padding_mode
-        _init_weight_and_bias(self, (out_channels, in_channels // groups) + self.kernel_size, bias, dtype)
-
-    def forward(self, input):
-        _expect(self, input, (3, 4), "[N, C, H, W] or unbatched [C, H, W]")
-        _expect_size(self, input, -3, self.in_channels, "channels")
-        padding = self.padding
-        if self.padding_mode != "zeros" and padding != "valid" and padding != (0, 0):
-            if padding == "same":
-                raise ValueError(f"{self!r}: padding='same' supports padding_mode='zeros' only")
-            input = apply(_pad_spatial, input, pad_h=padding[0], pad_w=padding[1],
-                          mode=_PAD_MODES[self.padding_mode])
-            padding = 0
-        return apply(F.conv2d, input, self.weight, self.bias, stride=self.stride, padding=padding,
-                     dilation=self.dilation, groups=self.groups)
-
-    def extra_repr(self):
-        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding not in ((0, 0), "valid"):
-            text += f", padding={self.padding!r}" if isinstance(self.padding, str) else f", padding={self.padding}"
-        if self.dilation != (1, 1):
-            text += f", dilation={self.dilation}"
-        if self.groups != 1:
-            text += f", groups={self.groups}"
-        if self.bias is None:
-            text += ", bias=False"
-        if self.padding_mode != "zeros":
-            text += f", padding_mode={self.padding_mode}"
-        return text
 
 
 # ------------------------------------------------------------------------------ batch norm
@@ -230,7 +151,8 @@ class _BatchNorm(Module):
         # with version 2; older (or unversioned) state dicts keep the module's current count.
         return name == "num_batches_tracked" and (version is None or version < 2)
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, dtype=None):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 device=None, dtype=None):
         super().__init__()
         self.num_features = num_features
         self.eps = eps
@@ -253,6 +175,7 @@ class _BatchNorm(Module):
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
+        self.to(device=device)
 
     def reset_running_stats(self) -> None:
         """Running mean 0, running variance 1, ``num_batches_tracked`` 0."""
@@ -491,7 +414,7 @@ LeakyReLU = _activation("LeakyReLU", F.leaky_relu, "``torch.nn.LeakyReLU(negativ
 GELU = _activation("GELU", F.gelu, "``torch.nn.GELU(approximate='none')`` (exact erf form or 'tanh').",
                    (("approximate", "none"),))
 Sigmoid = _activation("Sigmoid", F.sigmoid, "``1 / (1 + exp(-x))``, as ``torch.nn.Sigmoid``.")
-Tanh = _activation("Tanh", F.tanh, "``torch.nn.Tanh``.")
+Tanh = _activation("Tanh", F.tanh, "``tanh(x) = (exp(x) - exp(-x)) / (exp(x) + exp(-x))``, as ``torch.nn.Tanh``.")
 ELU = _activation("ELU", F.elu, "``torch.nn.ELU(alpha=1.0)``.", (("alpha", 1.0),))
 SiLU = _activation("SiLU", F.silu, "``x * sigmoid(x)``, as ``torch.nn.SiLU``.")
 Softplus = _activation("Softplus", F.softplus, "``torch.nn.Softplus(beta=1.0, threshold=20.0)``.",
@@ -501,3 +424,7 @@ Hardtanh = _activation("Hardtanh", F.hardtanh, "``torch.nn.Hardtanh(min_val=-1.0
 Softmax = _activation("Softmax", F.softmax, "``torch.nn.Softmax(dim)`` (``dim`` required).", (("dim", None),))
 LogSoftmax = _activation("LogSoftmax", F.log_softmax, "``torch.nn.LogSoftmax(dim)`` (``dim`` required).",
                          (("dim", None),))
+
+
+# The convolution layers build on the helpers above; they live in _conv_layers.
+from ._conv_layers import Conv2d  # noqa: E402

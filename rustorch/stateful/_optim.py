@@ -35,6 +35,7 @@ class Optimizer:
 
     _hyper_names: tuple = ()
     _structural_names: tuple = ()
+    _make = None  # the functional factory, called with the group's ``defaults`` entries
 
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
@@ -44,6 +45,11 @@ class Optimizer:
             raise TypeError(
                 "params argument given to the optimizer should be an iterable of Tensors or dicts, "
                 "but got a single Variable; pass model.parameters() or [tensor]"
+            )
+        if isinstance(params, set):
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but the ordering of "
+                "tensors in sets will change between runs. Please use a list instead."
             )
         params = list(params)
         if not params:
@@ -57,7 +63,19 @@ class Optimizer:
         """Add a group of parameters with its own hyperparameters (missing ones default)."""
         group = dict(param_group)
         params = group["params"]
+        if isinstance(params, set):
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but the ordering of "
+                "tensors in sets will change between runs. Please use a list instead."
+            )
         params = [params] if isinstance(params, Variable) else list(params)
+        # ``model.named_parameters()``: (name, tensor) pairs; the names go to 'param_names'.
+        names = [p[0] for p in params if isinstance(p, tuple)]
+        if names:
+            if len(names) != len(params):
+                raise ValueError("all optimizer params should be with/without names. Some param names are missing")
+            params = [p[1] for p in params]
+            group["param_names"] = names
         for p in params:
             if not isinstance(p, Variable):
                 raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
@@ -71,13 +89,54 @@ class Optimizer:
             group.setdefault(name, value)
         functional = self._functional(group)  # validates the hyperparameters
         self.param_groups.append(group)
-        self._groups_state.append(_GroupState(functional, (type(self),) + self._structure(group)))
+        self._groups_state.append(_GroupState(functional, self._key(group)))
 
-    def _structure(self, group):
+    def _structure(self, group, group_state=None) -> tuple:
+        """The group's options that shape the compiled update and the state (static)."""
         return tuple(group[name] for name in self._structural_names)
 
-    def _functional(self, group) -> F.Optimizer:
-        raise NotImplementedError  # abstract: each optimizer builds its functional counterpart
+    def _key(self, group, group_state=None) -> tuple:
+        return (type(self),) + self._structure(group, group_state)
+
+    def _functional(self, group, group_state=None) -> F.Optimizer:
+        """The group's functional optimizer (validates its hyperparameters)."""
+        return type(self)._make(**{name: group[name] for name in self.defaults if name not in _IMPLEMENTATION})
+
+    # Per-parameter state PyTorch creates on the first step that needs it (SGD's momentum
+    # buffer when momentum becomes non-zero); any other state a changed option needs is a
+    # KeyError in PyTorch and an error here.
+    _lazy_fields: tuple = ()
+
+    def _restructure(self, group, group_state, values) -> None:
+        """Follow a change of a structural option (``nesterov``, ``maximize``, ``centered``,
+        momentum switched on...) as PyTorch does, which reads them afresh at every step: a new
+        compiled update, the existing state carried over. Nothing changes on an error."""
+        key = self._key(group, group_state)
+        functional = self._functional(group, group_state)
+        state = group_state.state
+        if state is not None:
+            template = functional.init(values)
+            fields = {}
+            for name in template._fields[1:]:
+                new, old = getattr(template, name), getattr(state, name)
+                if new is None or old is not None:
+                    fields[name] = None if new is None else old
+                elif name in self._lazy_fields:
+                    fields[name] = new
+                else:
+                    changed = ", ".join(f"{n}={group[n]!r}" for n in self._structural_names if n in group)
+                    raise ValueError(
+                        f"{type(self).__name__}: the options {changed} need the per-parameter state "
+                        f"{name!r}, which the state built by the earlier steps lacks (PyTorch raises "
+                        "KeyError here); set these options before the first step(), or create a new "
+                        "optimizer"
+                    )
+            state = template._replace(**fields)
+        group_state.functional = functional
+        group_state.structure = key
+        group_state.rebuild()
+        group_state.state = state
+        group_state.hyper_key = None
 
     def _hyperparams(self, group) -> dict:
         return {name: group[name] for name in self._hyper_names}
@@ -94,6 +153,8 @@ class Optimizer:
         """One update of every parameter that has a gradient; returns ``closure()``'s loss
         when a closure (re-evaluating the model and calling ``backward``) is given."""
         loss = None
+        if getattr(self, "_step_tracked", False):
+            self._opt_called = True  # read by the schedulers' call-order check
         if closure is not None:
             with _graph.enable_grad():
                 loss = closure()
@@ -102,12 +163,9 @@ class Optimizer:
             grads = [None if p.grad is None else p.grad._concrete() for p in params]
             if all(g is None for g in grads):
                 continue
-            if (type(self),) + self._structure(group) != group_state.structure:
-                raise ValueError(
-                    f"{type(self).__name__}: {', '.join(self._structural_names)} cannot change after "
-                    "construction (they change the compiled update); create a new optimizer instead"
-                )
             values = [p._concrete() for p in params]
+            if self._key(group, group_state) != group_state.structure:
+                self._restructure(group, group_state, values)
             if group_state.state is None:
                 group_state.state = group_state.functional.init(values)
             hyper = self._hyperparams(group)
@@ -146,12 +204,6 @@ class Optimizer:
                     result[p] = entry
         return result
 
-    def _torch_state(self, params, group_state) -> list:
-        raise NotImplementedError  # abstract: per-parameter state in PyTorch's layout
-
-    def _load_torch_state(self, group_state, values, entries) -> None:
-        raise NotImplementedError  # abstract: the inverse of _torch_state
-
     def state_dict(self) -> dict:
         """PyTorch's layout: ``{'state': {index: {...}}, 'param_groups': [{..., 'params': [indices]}]}``
         with parameters numbered in group order, so ``torch.optim`` and rustorch can exchange it."""
@@ -172,30 +224,144 @@ class Optimizer:
         """Restore hyperparameters and per-parameter state saved by :meth:`state_dict` (ours or
         ``torch.optim``'s: same layout).
 
+        Everything is checked before anything changes: the group count, each group's size and
+        hyperparameters, and every state entry's keys, shapes and dtypes against this
+        optimizer's parameters. On an error the optimizer is left exactly as it was.
+
         Raises:
-            ValueError: the group count or a group's size differs from this optimizer's.
+            ValueError: a mismatch, naming the group or the state entry (``state[3]['exp_avg']``)
+                and what was expected.
+            TypeError: a state dict that is not PyTorch's layout.
         """
+        name = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
+            raise TypeError(
+                f"{name}: expected a dict with the keys 'state' and 'param_groups' (what "
+                f"optimizer.state_dict() returns), got "
+                f"{sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict).__name__}"
+            )
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
-            raise ValueError("loaded state dict has a different number of parameter groups")
-        for group, saved in zip(self.param_groups, groups):
+            raise ValueError(
+                f"{name}: loaded state dict has a different number of parameter groups "
+                f"({len(groups)}) than this optimizer ({len(self.param_groups)})"
+            )
+        for i, (group, saved) in enumerate(zip(self.param_groups, groups)):
+            if not isinstance(saved, dict) or "params" not in saved:
+                raise TypeError(f"{name}: param_groups[{i}] must be a dict with a 'params' list")
             if len(saved["params"]) != len(group["params"]):
                 raise ValueError(
-                    "loaded state dict contains a parameter group that doesn't match the size of optimizer's group"
+                    f"{name}: loaded state dict contains a parameter group that doesn't match the "
+                    f"size of optimizer's group: param_groups[{i}] has {len(saved['params'])} "
+                    f"parameters, this optimizer's has {len(group['params'])}"
                 )
         saved_state = {int(k): v for k, v in state_dict["state"].items()}
-        for group, saved, group_state in zip(self.param_groups, groups, self._groups_state):
-            for name, value in saved.items():
-                if name != "params":
-                    group[name] = tuple(value) if isinstance(value, list) else value
-            group_state.functional = self._functional(group)
-            group_state.structure = (type(self),) + self._structure(group)
-            group_state.rebuild()
+        referenced = {int(i) for saved in groups for i in saved["params"]}
+        stray = sorted(set(saved_state) - referenced)
+        if stray:
+            raise ValueError(
+                f"{name}: state entries {stray} belong to no parameter group's 'params'"
+            )
+        staged = []
+        for i, (group, saved) in enumerate(zip(self.param_groups, groups)):
+            new_group = dict(group)
+            for key, value in saved.items():
+                if key != "params":
+                    new_group[key] = tuple(value) if isinstance(value, list) else value
+            try:
+                functional = self._functional(new_group)
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"{name}: param_groups[{i}]: {err}") from None
             values = [p._concrete() for p in group["params"]]
-            group_state.state = group_state.functional.init(values)
+            state = functional.init(values)
+            entries = []
+            for j, index in enumerate(saved["params"]):
+                entry = saved_state.get(int(index))
+                if entry is not None:
+                    entry = self._check_entry(name, int(index), entry, state, j, values[j], new_group)
+                entries.append(entry)
+            staged.append((new_group, functional, self._loaded_state(state, entries)))
+        for group, group_state, (new_group, functional, state) in zip(
+            self.param_groups, self._groups_state, staged
+        ):
+            group.clear()
+            group.update(new_group)
+            group_state.functional = functional
+            group_state.state = state
+            group_state.structure = self._key(group, group_state)
+            group_state.rebuild()
             group_state.hyper_key = None
-            entries = [saved_state.get(int(i)) for i in saved["params"]]
-            self._load_torch_state(group_state, values, entries)
+
+    # ------------------------------------------------------- per-parameter state (torch layout)
+    def _state_fields(self, state) -> list[str]:
+        """The per-parameter fields of a functional state, which are PyTorch's state keys."""
+        return [f for f in state._fields if f != "hyperparams" and getattr(state, f) is not None]
+
+    def _entry_present(self, state, i: int, group_state) -> bool:
+        return group_state.eager or float(state.step[i]) != 0
+
+    def _torch_state(self, params, group_state) -> list:
+        """Per parameter: PyTorch's ``optimizer.state[p]`` dict, or None before its first step."""
+        state = group_state.state
+        if state is None:
+            return [None] * len(params)
+        fields = self._state_fields(state)
+        return [
+            {f: _tensor(getattr(state, f)[i]) for f in fields}
+            if self._entry_present(state, i, group_state) else None
+            for i in range(len(params))
+        ]
+
+    def _expected_keys(self, state) -> set:
+        return set(self._state_fields(state))
+
+    def _check_entry(self, name, index, entry, state, j, value, group) -> dict:
+        """Validate one saved ``state[index]`` against the fresh functional ``state``'s leaf
+        ``j``; returns ``{key: numpy array}``."""
+        where = f"{name}: state[{index}]"
+        if not isinstance(entry, dict):
+            raise TypeError(f"{where} must be a dict of tensors, got {type(entry).__name__}")
+        expected = self._expected_keys(state)
+        if set(entry) != expected:
+            missing, extra = sorted(expected - set(entry)), sorted(set(entry) - expected)
+            raise ValueError(
+                f"{where} has keys {sorted(entry)}, but {type(self).__name__} with this group's "
+                f"options keeps {sorted(expected)}"
+                + (f" (missing {missing})" if missing else "")
+                + (f" (unexpected {extra})" if extra else "")
+            )
+        checked = {}
+        for key, saved in entry.items():
+            like = getattr(state, key)[j]
+            try:
+                array = np.asarray(saved)
+            except Exception as err:  # noqa: BLE001  (anything that is not array-like)
+                raise TypeError(f"{where}[{key!r}] is not an array: {type(saved).__name__} ({err})") from None
+            if array.shape != tuple(like.shape):
+                raise ValueError(
+                    f"{where}[{key!r}] has shape {array.shape}, expected {tuple(like.shape)}"
+                    + (" (a scalar)" if like.shape == () else f" (the shape of parameter {j} of its group)")
+                )
+            complex_ok = jnp.issubdtype(like.dtype, jnp.complexfloating)
+            kind = array.dtype.kind
+            if not (kind == "f" or (kind == "c" and complex_ok) or (like.shape == () and kind in "iu"
+                                                                        and key == "step")):
+                raise ValueError(
+                    f"{where}[{key!r}] has dtype {array.dtype}, expected a floating-point array "
+                    f"(stored as {like.dtype})"
+                )
+            checked[key] = array
+        return checked
+
+    def _loaded_state(self, state, entries):
+        """``state`` with each present entry's arrays put in (cast to the state's dtypes)."""
+        columns = {f: list(getattr(state, f)) for f in self._state_fields(state)}
+        for i, entry in enumerate(entries):
+            if entry is None:
+                continue
+            for key, array in entry.items():
+                columns[key][i] = _array_like(array, columns[key][i])
+        return state._replace(**columns)
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
@@ -205,6 +371,31 @@ class Optimizer:
                 lines.append(f"    {key}: {group[key]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+# PyTorch's implementation selectors. rustorch always runs one compiled update with the
+# single-tensor formulas (``foreach=False``), which ``foreach``, ``fused`` and ``capturable``
+# only choose among; they are kept in the param groups, as PyTorch keeps them.
+_IMPLEMENTATION = ("foreach", "capturable", "differentiable", "fused")
+
+
+def _implementation(**options) -> dict:
+    for name, value in options.items():
+        if value is not None and not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True, False or None, got {value!r}")
+    if options.get("differentiable"):
+        raise NotImplementedError(
+            "differentiable=True (autograd through optimizer.step()) is not supported by rustorch's "
+            "optimizers; differentiate through the functional optimizers (rustorch.functional.adam, ...) "
+            "with jax.grad instead"
+        )
+    return options
+
+
+def _keeps_buffers(group_state) -> bool:
+    """Whether a group's existing state holds momentum buffers (SGD, RMSprop)."""
+    state = None if group_state is None else group_state.state
+    return state is not None and getattr(state, "momentum_buffer", None) is not None
 
 
 def _hashable(value):
@@ -219,6 +410,7 @@ class _GroupState:
         self.structure = structure
         self.state = None
         self.hyper_key = None
+        self.eager = False  # True: PyTorch shows this group's state before the first step
         self.rebuild()
 
     def rebuild(self):
@@ -254,69 +446,54 @@ def _array_like(value, like):
 
 class Adam(Optimizer):
     """Adam, as ``torch.optim.Adam(params, lr=0.001, betas=(0.9, 0.999), eps=1e-8,
-    weight_decay=0.0, amsgrad=False, maximize=False)`` (PyTorch's code, not its docstring:
-    ``weight_decay`` adds ``wd * param`` to the gradient; AMSGrad keeps the running max of the
-    uncorrected second moment). See :func:`rustorch.functional.adam`.
+    weight_decay=0.0, amsgrad=False, *, maximize=False, decoupled_weight_decay=False)``
+    (PyTorch's code, not its docstring: ``weight_decay`` adds ``wd * param`` to the gradient,
+    or with ``decoupled_weight_decay`` scales the parameter by ``1 - lr * wd`` as AdamW;
+    AMSGrad keeps the running max of the uncorrected second moment). See
+    :func:`rustorch.functional.adam`.
 
     Raises:
         ValueError: an invalid hyperparameter, with PyTorch's message.
     """
 
     _hyper_names = ("lr", "betas", "eps", "weight_decay")
-    _structural_names = ("amsgrad", "maximize")
-    _decoupled = False
+    _structural_names = ("amsgrad", "maximize", "decoupled_weight_decay")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
-                 maximize=False):
+                 *, foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
+                 decoupled_weight_decay=False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad, maximize=maximize))
+                                      amsgrad=amsgrad, maximize=maximize,
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      **_implementation(foreach=foreach, capturable=capturable,
+                                                        differentiable=differentiable, fused=fused)))
 
-    def _functional(self, group):
-        make = F.adamw if self._decoupled else F.adam
+    def _functional(self, group, group_state=None):
+        make = F.adamw if group["decoupled_weight_decay"] else F.adam
         return make(lr=group["lr"], betas=tuple(group["betas"]), eps=group["eps"],
                     weight_decay=group["weight_decay"], amsgrad=group["amsgrad"], maximize=group["maximize"])
-
-    def _torch_state(self, params, group_state):
-        state = group_state.state
-        if state is None:
-            return [None] * len(params)
-        entries = []
-        for i, step in enumerate(state.step):
-            if float(step) == 0:
-                entries.append(None)
-                continue
-            entry = {"step": _tensor(step, jnp.float32), "exp_avg": _tensor(state.exp_avg[i]),
-                     "exp_avg_sq": _tensor(state.exp_avg_sq[i])}
-            if state.max_exp_avg_sq is not None:
-                entry["max_exp_avg_sq"] = _tensor(state.max_exp_avg_sq[i])
-            entries.append(entry)
-        return entries
-
-    def _load_torch_state(self, group_state, values, entries):
-        state = group_state.state
-        fields = {"exp_avg": list(state.exp_avg), "exp_avg_sq": list(state.exp_avg_sq),
-                  "step": list(state.step)}
-        if state.max_exp_avg_sq is not None:
-            fields["max_exp_avg_sq"] = list(state.max_exp_avg_sq)
-        for i, entry in enumerate(entries):
-            if entry is None:
-                continue
-            for name, column in fields.items():
-                if name in entry:
-                    column[i] = _array_like(entry[name], column[i])
-        group_state.state = state._replace(**fields)
 
 
 class AdamW(Adam):
     """AdamW, as ``torch.optim.AdamW(params, lr=0.001, betas=(0.9, 0.999), eps=1e-8,
-    weight_decay=0.01, amsgrad=False, maximize=False)``: decoupled weight decay
+    weight_decay=0.01, amsgrad=False, *, maximize=False)``: decoupled weight decay
     ``param *= 1 - lr * wd`` before the Adam step."""
 
-    _decoupled = True
-
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
-                 maximize=False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+                 *, maximize=False, foreach=None, capturable=False, differentiable=False, fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, foreach=foreach,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """As :meth:`Optimizer.load_state_dict`; the weight decay stays decoupled, as in PyTorch."""
+        super().load_state_dict(state_dict)
+        for group, group_state in zip(self.param_groups, self._groups_state):
+            if not group["decoupled_weight_decay"]:
+                group["decoupled_weight_decay"] = True
+                group_state.functional = self._functional(group, group_state)
+                group_state.structure = self._key(group, group_state)
+                group_state.rebuild()
 
 
 class SGD(Optimizer):
@@ -329,36 +506,167 @@ class SGD(Optimizer):
     _structural_names = ("nesterov", "maximize", "uses_momentum")
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
-                 maximize=False):
+                 *, maximize=False, foreach=None, differentiable=False, fused=None):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                      nesterov=nesterov, maximize=maximize))
+                                      nesterov=nesterov, maximize=maximize,
+                                      **_implementation(foreach=foreach, differentiable=differentiable,
+                                                        fused=fused)))
 
-    def _structure(self, group):
-        return (group["nesterov"], group["maximize"], group["momentum"] != 0)
+    _lazy_fields = ("momentum_buffer", "has_momentum_buffer")
 
-    def _functional(self, group):
-        return F.sgd(lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
+    def _structure(self, group, group_state=None):
+        # Momentum buffers, once created, stay (PyTorch keeps them when momentum goes to 0 and
+        # uses them again when it comes back).
+        return (group["nesterov"], group["maximize"], group["momentum"] != 0 or _keeps_buffers(group_state))
+
+    def _functional(self, group, group_state=None):
+        momentum = group["momentum"]
+        if momentum == 0 and _keeps_buffers(group_state):
+            momentum = 1.0  # build with buffers; the group's 0 reaches the state before the step
+        return F.sgd(lr=group["lr"], momentum=momentum, dampening=group["dampening"],
                      weight_decay=group["weight_decay"], nesterov=group["nesterov"], maximize=group["maximize"])
 
-    def _torch_state(self, params, group_state):
-        state = group_state.state
-        if state is None:
-            return [None] * len(params)
-        entries = []
-        for i, has_buffer in enumerate(state.has_momentum_buffer if state.has_momentum_buffer is not None else []):
-            entries.append({"momentum_buffer": _tensor(state.momentum_buffer[i])} if bool(has_buffer) else None)
-        if not entries:
-            entries = [None] * len(params)
-        return entries
+    def _state_fields(self, state) -> list[str]:
+        return [] if state.momentum_buffer is None else ["momentum_buffer"]
 
-    def _load_torch_state(self, group_state, values, entries):
-        state = group_state.state
-        if state.momentum_buffer is None:
-            return
-        buffers = list(state.momentum_buffer)
-        flags = list(state.has_momentum_buffer)
-        for i, entry in enumerate(entries):
-            if entry is not None and entry.get("momentum_buffer") is not None:
-                buffers[i] = _array_like(entry["momentum_buffer"], buffers[i])
-                flags[i] = jnp.ones_like(flags[i])
-        group_state.state = state._replace(momentum_buffer=buffers, has_momentum_buffer=flags)
+    def _entry_present(self, state, i, group_state) -> bool:
+        return state.has_momentum_buffer is not None and bool(state.has_momentum_buffer[i])
+
+    def _loaded_state(self, state, entries):
+        state = super()._loaded_state(state, entries)
+        if state.has_momentum_buffer is None:
+            return state
+        flags = [flag if entry is None else jnp.ones((), jnp.bool_)
+                 for flag, entry in zip(state.has_momentum_buffer, entries)]
+        return state._replace(has_momentum_buffer=flags)
+
+
+class RMSprop(Optimizer):
+    """RMSprop, as ``torch.optim.RMSprop(params, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0,
+    momentum=0, centered=False, maximize=False)``. See :func:`rustorch.functional.rmsprop`."""
+
+    _make = staticmethod(F.rmsprop)
+    _hyper_names = ("lr", "alpha", "eps", "weight_decay", "momentum")
+    _structural_names = ("centered", "maximize", "uses_momentum")
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                 centered=False, capturable=False, foreach=None, maximize=False, differentiable=False):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered, maximize=maximize,
+                                      **_implementation(capturable=capturable, foreach=foreach,
+                                                        differentiable=differentiable)))
+
+    def _structure(self, group, group_state=None):
+        return (group["centered"], group["maximize"], group["momentum"] > 0 or _keeps_buffers(group_state))
+
+    def _functional(self, group, group_state=None):
+        kwargs = {name: group[name] for name in self.defaults if name not in _IMPLEMENTATION}
+        if not kwargs["momentum"] > 0 and _keeps_buffers(group_state):
+            kwargs["momentum"] = 1.0  # build with buffers; the group's 0 reaches the state before the step
+        return F.rmsprop(**kwargs)
+
+
+class Adagrad(Optimizer):
+    """Adagrad, as ``torch.optim.Adagrad(params, lr=0.01, lr_decay=0, weight_decay=0,
+    initial_accumulator_value=0, eps=1e-10, *, maximize=False)``; as in PyTorch, the state of
+    the constructor's parameters exists from construction (``step`` 0, ``sum`` the initial
+    accumulator value). See :func:`rustorch.functional.adagrad`."""
+
+    _make = staticmethod(F.adagrad)
+    _hyper_names = ("lr", "lr_decay", "weight_decay", "eps")
+    _structural_names = ("maximize",)
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
+                 eps=1e-10, foreach=None, *, maximize=False, differentiable=False, fused=None):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value, eps=eps,
+                                      maximize=maximize,
+                                      **_implementation(foreach=foreach, differentiable=differentiable,
+                                                        fused=fused)))
+        for group, group_state in zip(self.param_groups, self._groups_state):
+            group_state.state = group_state.functional.init([p._concrete() for p in group["params"]])
+            group_state.eager = True
+
+    def _functional(self, group, group_state=None):
+        # PyTorch fills ``sum`` from the optimizer's defaults, not the group's.
+        return F.adagrad(lr=group["lr"], lr_decay=group["lr_decay"], weight_decay=group["weight_decay"],
+                         initial_accumulator_value=self.defaults["initial_accumulator_value"],
+                         eps=group["eps"], maximize=group["maximize"])
+
+    def _structure(self, group, group_state=None):
+        return (group["maximize"],)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """As :meth:`Optimizer.load_state_dict`."""
+        eager = [gs.eager for gs in self._groups_state]
+        super().load_state_dict(state_dict)
+        for group_state, flag in zip(self._groups_state, eager):
+            group_state.eager = flag
+
+
+class Adadelta(Optimizer):
+    """Adadelta, as ``torch.optim.Adadelta(params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0,
+    *, maximize=False)``. See :func:`rustorch.functional.adadelta`."""
+
+    _make = staticmethod(F.adadelta)
+    _hyper_names = ("lr", "rho", "eps", "weight_decay")
+    _structural_names = ("maximize",)
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, foreach=None, *, capturable=False,
+                 maximize=False, differentiable=False):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize,
+                                      **_implementation(foreach=foreach, capturable=capturable,
+                                                        differentiable=differentiable)))
+
+
+class Adamax(Optimizer):
+    """Adamax, as ``torch.optim.Adamax(params, lr=0.002, betas=(0.9, 0.999), eps=1e-8,
+    weight_decay=0, *, maximize=False)``. See :func:`rustorch.functional.adamax`."""
+
+    _make = staticmethod(F.adamax)
+    _hyper_names = ("lr", "betas", "eps", "weight_decay")
+    _structural_names = ("maximize",)
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, foreach=None, *,
+                 maximize=False, differentiable=False, capturable=False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize,
+                                      **_implementation(foreach=foreach, differentiable=differentiable,
+                                                        capturable=capturable)))
+
+
+class NAdam(Optimizer):
+    """NAdam, as ``torch.optim.NAdam(params, lr=0.002, betas=(0.9, 0.999), eps=1e-8,
+    weight_decay=0, momentum_decay=0.004, decoupled_weight_decay=False, *, maximize=False)``.
+    See :func:`rustorch.functional.nadam`."""
+
+    _make = staticmethod(F.nadam)
+    _hyper_names = ("lr", "betas", "eps", "weight_decay", "momentum_decay")
+    _structural_names = ("decoupled_weight_decay", "maximize")
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
+                 decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      momentum_decay=momentum_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+                                      **_implementation(foreach=foreach, capturable=capturable,
+                                                        differentiable=differentiable)))
+
+
+class RAdam(Optimizer):
+    """RAdam, as ``torch.optim.RAdam(params, lr=0.001, betas=(0.9, 0.999), eps=1e-8,
+    weight_decay=0, decoupled_weight_decay=False, *, maximize=False)``.
+    See :func:`rustorch.functional.radam`."""
+
+    _make = staticmethod(F.radam)
+    _hyper_names = ("lr", "betas", "eps", "weight_decay")
+    _structural_names = ("decoupled_weight_decay", "maximize")
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+                                      **_implementation(foreach=foreach, capturable=capturable,
+                                                        differentiable=differentiable)))

@@ -30,7 +30,9 @@ class Generator:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise TypeError(f"manual_seed expected an int seed, got {type(seed).__name__}")
         self._seed = int(seed)
-        self._key = jax.random.PRNGKey(self._seed & 0xFFFFFFFF)
+        # Made on first use: building a key at import time would start JAX's backends before
+        # rustorch.distributed.init_process_group can call jax.distributed.initialize.
+        self._key = None
         self._counter = 0
         return self
 
@@ -46,11 +48,13 @@ class Generator:
     @property
     def key(self):
         """The base key that recorded random ops fold their counters into."""
+        if self._key is None:
+            self._key = jax.random.PRNGKey(self._seed & 0xFFFFFFFF)
         return self._key
 
     def next_key(self):
         """A fresh JAX key for an eager draw."""
-        return jax.random.fold_in(self._key, self.next_counter())
+        return jax.random.fold_in(self.key, self.next_counter())
 
     def next_numpy_seed(self) -> np.random.SeedSequence:
         """A numpy seed for host-side randomness (data shuffling), reproducible from the seed."""

@@ -2,3 +2,5 @@
 from . import data
 
 __all__ = ["data"]
+
+from . import checkpoint  # noqa: E402  (activation checkpointing, torch.utils.checkpoint)

@@ -71,7 +71,7 @@ def forward_backward(rt_module, th_module, x_np, rng, *extra):
 
 
 def cnn_sequential(nn, p=(0.25, 0.25, 0.5), side=12):
-    """The plan's CNN as ``nn.Sequential`` (``nn`` is ``rustorch.nn`` or ``torch.nn``), for
+    """The MNIST CNN as ``nn.Sequential`` (``nn`` is ``rustorch.nn`` or ``torch.nn``), for
     ``side x side`` single-channel images (side divisible by 4)."""
     return nn.Sequential(
         nn.Conv2d(1, 32, kernel_size=3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
@@ -84,7 +84,7 @@ def cnn_sequential(nn, p=(0.25, 0.25, 0.5), side=12):
 
 
 def cnn_class(nn):
-    """The plan's CNN as a ``nn.Module`` subclass, with the plan's attribute names."""
+    """The MNIST CNN as a ``nn.Module`` subclass, with the plan's attribute names."""
 
     class Net(nn.Module):
         def __init__(self, p=(0.25, 0.25, 0.5), side=12):

@@ -18,7 +18,7 @@ TH_NET = cnn_class(torch.nn)
 
 @pytest.fixture(scope="module")
 def twins():
-    """(rustorch, torch) pairs of the plan's CNN, as Sequential and as a Module subclass."""
+    """(rustorch, torch) pairs of the MNIST CNN, as Sequential and as a Module subclass."""
     return [(cnn_sequential(rustorch.nn), cnn_sequential(torch.nn)), (RT_NET(), TH_NET())]
 
 
@@ -327,3 +327,10 @@ def test_missing_num_batches_tracked_follows_torch_versions(version):
     twin.load_state_dict(torch_state)
     assert int(np.asarray(model[1].num_batches_tracked)) == 5
     assert int(twin[1].num_batches_tracked) == 0  # torch keeps its own current count too
+
+
+def test_load_state_dict_result_prints_as_torch():
+    model, reference = rustorch.nn.Linear(2, 3), torch.nn.Linear(2, 3)
+    assert repr(model.load_state_dict(model.state_dict())) == repr(reference.load_state_dict(reference.state_dict()))
+    partial = model.load_state_dict({"weight": model.weight.detach()}, strict=False)
+    assert partial.missing_keys == ["bias"] and "missing_keys=['bias']" in repr(partial)
