@@ -172,15 +172,16 @@ def evaluate(model, data_source, args, ntokens):
     criterion = nn.NLLLoss(reduction="sum")
     total, count = 0.0, 0
     hidden = model.init_hidden(args.eval_batch_size)
-    pending = []
     with rustorch.no_grad():
         for i in range(0, len(data_source) - 1, args.bptt):
             data, targets = get_batch(data_source, i, args.bptt)
             output, hidden = model(rustorch.tensor(data), hidden)
+            # Reading the loss computes this window (and the hidden state carried to the next
+            # one) now: each window is one run of the same compiled program, never one graph
+            # chained through all windows.
+            total += criterion(output, rustorch.tensor(targets)).item()
             hidden = repackage_hidden(hidden)
-            pending.append(criterion(output, rustorch.tensor(targets)))
             count += targets.size
-    total = sum(p.item() for p in pending)
     return total / count
 
 
