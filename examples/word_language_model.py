@@ -172,15 +172,16 @@ def evaluate(model, data_source, args, ntokens):
     criterion = nn.NLLLoss(reduction="sum")
     total, count = 0.0, 0
     hidden = model.init_hidden(args.eval_batch_size)
-    pending = []
     with rustorch.no_grad():
         for i in range(0, len(data_source) - 1, args.bptt):
             data, targets = get_batch(data_source, i, args.bptt)
             output, hidden = model(rustorch.tensor(data), hidden)
+            # Reading the loss computes this window (and the hidden state carried to the next
+            # one) now: each window is one run of the same compiled program, never one graph
+            # chained through all windows.
+            total += criterion(output, rustorch.tensor(targets)).item()
             hidden = repackage_hidden(hidden)
-            pending.append(criterion(output, rustorch.tensor(targets)))
             count += targets.size
-    total = sum(p.item() for p in pending)
     return total / count
 
 
@@ -215,7 +216,8 @@ def parse_args(argv=None):
     parser.add_argument("--nhid", type=int, default=200)
     parser.add_argument("--nlayers", type=int, default=2)
     parser.add_argument("--nhead", type=int, default=2)
-    parser.add_argument("--lr", type=float, default=20.0)
+    parser.add_argument("--lr", type=float, default=None,
+                        help="initial SGD learning rate (default 20, or 5 for the Transformer, as the PyTorch example)")
     parser.add_argument("--clip", type=float, default=0.25)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=20)
@@ -235,6 +237,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.lr is None:
+        args.lr = 5.0 if args.model == "Transformer" else 20.0
     rustorch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
     corpus = WikiText2(args.data)

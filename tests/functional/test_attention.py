@@ -89,3 +89,17 @@ def test_multi_head_attention_forward_matches_torch(rng, need_weights):
         assert_close(np.asarray(g), t.grad, RTOL, 1e-5)
     for name, t in module.named_parameters():
         assert_close(np.asarray(grad_p[name]), t.grad, RTOL, 1e-5, err_msg=name)
+
+
+def test_multi_head_attention_forward_unbatched_under_vmap(rng):
+    e = 6
+    w_in = jnp.asarray(rng.standard_normal((3 * e, e)).astype(np.float32))
+    w_out = jnp.asarray(rng.standard_normal((e, e)).astype(np.float32))
+    x = jnp.asarray(rng.standard_normal((4, 3, e)).astype(np.float32))  # [L, N, E]
+
+    def attend(q):
+        return F.multi_head_attention_forward(q, q, q, e, 3, w_in, None, None, None, False, 0.0, w_out, None,
+                                              need_weights=False)[0]
+
+    mapped = jax.jit(jax.vmap(attend, in_axes=1, out_axes=1))(x)  # each [L, E] sequence unbatched
+    np.testing.assert_allclose(mapped, attend(x), rtol=1e-5, atol=1e-6)
