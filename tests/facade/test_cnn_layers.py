@@ -205,3 +205,36 @@ def test_functional_forms():
         RF.pad(rustorch.tensor(x), (2, 2), mode="reflect")
     with pytest.raises(ValueError, match="exactly one of size or scale_factor"):
         RF.interpolate(rustorch.tensor(x))
+
+
+def test_checkpoint_matches_plain_call_and_compiles_once():
+    from rustorch.utils.checkpoint import checkpoint
+
+    rustorch.manual_seed(0)
+    conv, bn = rustorch.nn.Conv2d(3, 4, 3, padding=1), rustorch.nn.BatchNorm2d(4)
+    tconv, tbn = torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.BatchNorm2d(4)
+    copy_weights(conv, tconv)
+
+    def block(x, y):
+        return bn(conv(x)).relu() * y
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 5, 5)).astype(np.float32)
+    y = rng.standard_normal((2, 4, 5, 5)).astype(np.float32)
+    compiles = []
+    for _ in range(3):
+        conv.zero_grad(), tconv.zero_grad()
+        rx, ry = rustorch.tensor(x, requires_grad=True), rustorch.tensor(y, requires_grad=True)
+        out = checkpoint(block, rx, ry, use_reentrant=False)
+        out.sum().backward()
+        tx, ty = to_torch(x, True), to_torch(y, True)
+        expected = tbn(tconv(tx)).relu() * ty  # the plain call: running statistics updated once
+        expected.sum().backward()
+        assert_close(np.asarray(out), expected)
+        assert_close(np.asarray(rx.grad), tx.grad)
+        assert_close(np.asarray(ry.grad), ty.grad)
+        assert_param_grads(conv, tconv)
+        assert_buffers(bn, tbn)
+        compiles.append(rustorch.compile_count())
+    assert compiles[1] == compiles[2], "the checkpointed step compiles once"
+    assert "_run_checkpointed" in out._node.op.__name__
