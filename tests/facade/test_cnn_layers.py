@@ -233,7 +233,8 @@ def test_checkpoint_matches_plain_call_and_compiles_once():
         assert_close(np.asarray(out), expected)
         assert_close(np.asarray(rx.grad), tx.grad)
         assert_close(np.asarray(ry.grad), ty.grad)
-        assert_param_grads(conv, tconv)
+        # the conv bias feeds a batch norm: its true gradient is 0, both sides hold rounding noise
+        assert_param_grads(conv, tconv, atol_scale=2e-5)
         assert_buffers(bn, tbn)
         compiles.append(rustorch.compile_count())
     assert compiles[1] == compiles[2], "the checkpointed step compiles once"
