@@ -102,59 +102,17 @@ def test_mobilenet_v3_small_matches_torch(tmp_path):
                  port.build("mobilenet_v3_small"), tmp_path, seed=1)
 
 
-# ------------------------------------------------------------------------ CIFAR ResNet port
-
-class _TorchCifarBlock(tnn.Module):
-    def __init__(self, in_planes, planes, stride):
-        super().__init__()
-        self.conv1 = tnn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
-        self.bn1 = tnn.BatchNorm2d(planes)
-        self.conv2 = tnn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = tnn.BatchNorm2d(planes)
-        self.relu = tnn.ReLU(inplace=True)
-        self.pad = planes // 4 if stride != 1 or in_planes != planes else 0
-
-    def forward(self, x):
-        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
-        shortcut = TF.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad)) if self.pad else x
-        return self.relu(out + shortcut)
-
-
-class _TorchCifarResNet(tnn.Module):
-    """He et al. 2016's CIFAR ResNet with option-A shortcuts (as akamaster/pytorch_resnet_cifar10)."""
-
-    def __init__(self, n, num_classes=10):
-        super().__init__()
-        self.conv1 = tnn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        self.bn1 = tnn.BatchNorm2d(16)
-        self.relu = tnn.ReLU(inplace=True)
-        planes_in, layers = 16, []
-        for planes, stride in ((16, 1), (32, 2), (64, 2)):
-            blocks = []
-            for s in [stride] + [1] * (n - 1):
-                blocks.append(_TorchCifarBlock(planes_in, planes, s))
-                planes_in = planes
-            layers.append(tnn.Sequential(*blocks))
-        self.layer1, self.layer2, self.layer3 = layers
-        self.avgpool = tnn.AdaptiveAvgPool2d((1, 1))
-        self.fc = tnn.Linear(64, num_classes)
-
-    def forward(self, x):
-        x = self.layer3(self.layer2(self.layer1(self.relu(self.bn1(self.conv1(x))))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
-
-
 @pytest.mark.slow
 def test_cifar_resnet20_matches_torch(tmp_path):
     torch.manual_seed(2)
-    _check_model("resnet20", lambda **kw: models.resnet20(**kw), _TorchCifarResNet(3), tmp_path, batch=4, seed=2)
+    _check_model("resnet20", lambda **kw: models.resnet20(**kw), port.CifarResNet(3), tmp_path, batch=4, seed=2)
 
 
 def test_cifar_resnet8_matches_torch(tmp_path):
     """The fast stand-in of the model tests: ResNet-8 (one block per stage) at 16x16, both
     shortcut kinds, a torch.save'd state_dict, eval logits and one training step."""
     torch.manual_seed(2)
-    _check_model("resnet8", lambda weights: models.cifar._cifar_resnet(1, weights, {}), _TorchCifarResNet(1), tmp_path,
+    _check_model("resnet8", lambda weights: models.cifar._cifar_resnet(1, weights, {}), port.CifarResNet(1), tmp_path,
                  side=16, batch=4, seed=2)
 
 

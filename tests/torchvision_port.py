@@ -354,6 +354,51 @@ class MobileNetV3Small(nn.Module):
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
+# ---------------------------------------------- CIFAR ResNet (He et al. 2016, option A)
+
+class CifarBlock(nn.Module):
+    def __init__(self, in_planes, planes, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.pad = planes // 4 if stride != 1 or in_planes != planes else 0
+
+    def forward(self, x):
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        shortcut = F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad)) if self.pad else x
+        return self.relu(out + shortcut)
+
+
+class CifarResNet(nn.Module):
+    """He et al. 2016's CIFAR ResNet with option-A shortcuts (as akamaster/pytorch_resnet_cifar10)."""
+
+    def __init__(self, n, num_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.relu = nn.ReLU(inplace=True)
+        planes_in, layers = 16, []
+        for planes, stride in ((16, 1), (32, 2), (64, 2)):
+            blocks = []
+            for s in [stride] + [1] * (n - 1):
+                blocks.append(CifarBlock(planes_in, planes, s))
+                planes_in = planes
+            layers.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3 = layers
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        x = self.layer3(self.layer2(self.layer1(self.relu(self.bn1(self.conv1(x))))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+CIFAR_RESNETS = {"resnet20": 3, "resnet56": 9}
+
+
 def build(name, num_classes=10):
     """The torch twin of ``rustorch.vision.models.<name>(num_classes=...)``."""
     if name in RESNETS:
@@ -367,6 +412,8 @@ def build(name, num_classes=10):
         return MobileNetV2(num_classes)
     if name == "mobilenet_v3_small":
         return MobileNetV3Small(num_classes)
+    if name in CIFAR_RESNETS:
+        return CifarResNet(CIFAR_RESNETS[name], num_classes)
     if name == "densenet_bc":
         stem = OrderedDict([("conv0", nn.Conv2d(3, 24, kernel_size=3, padding=1, bias=False))])
         return DenseNet(12, (16, 16, 16), 24, num_classes=num_classes, stem=stem)
