@@ -12,7 +12,7 @@ import numpy as np
 from .. import _device
 from .. import functional as F
 from ..functional._feature_dropout import _feature_dropout
-from . import _channels_last, _graph, _random
+from . import _channels_last, _graph, _random, _tensor_functions
 from ._layers import _activation, _BatchNorm, _dtype, _expect, _static
 from ._module import Module, Parameter
 from ._variable import Variable, apply
@@ -31,6 +31,24 @@ LocalResponseNorm = _activation(
 
 for _op in (F.relu6, F.hardsigmoid, F.hardswish, F.mish):
     _channels_last.register_elementwise(_op)
+
+# Channels-last forms of the other ops image networks chain between convolutions (the layout
+# pass, ``_channels_last``): average pooling (DenseNet's transitions, global pooling) and
+# concatenation along the channels (DenseNet's blocks), so those networks stay channels-last.
+_channels_last.register_on_activation(F.avg_pool2d, F.avg_pool2d_channels_last)
+_channels_last.register_on_activation(F.adaptive_avg_pool2d, F.adaptive_avg_pool2d_channels_last)
+
+
+def _concatenate_channels_rule(args, static):
+    if static.get("axis") != 1 or not any(isinstance(a, _channels_last.ChannelsLast) for a in args) \
+            or not all(jnp.ndim(_channels_last.as_nchw(a)) == 4 for a in args):
+        return NotImplemented
+    dtype = static["dtype"]
+    return _channels_last.ChannelsLast(
+        jnp.concatenate([_channels_last.as_nhwc(a).astype(dtype) for a in args], axis=3))
+
+
+_channels_last.register(_tensor_functions._concatenate, _concatenate_channels_rule)
 
 
 class PReLU(Module):

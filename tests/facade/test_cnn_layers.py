@@ -239,3 +239,33 @@ def test_checkpoint_matches_plain_call_and_compiles_once():
         compiles.append(rustorch.compile_count())
     assert compiles[1] == compiles[2], "the checkpointed step compiles once"
     assert "_run_checkpointed" in out._node.op.__name__
+
+
+def test_concatenation_and_average_pooling_in_the_layout_pass_match_torch():
+    """DenseNet's pattern (conv, concatenate along channels, batch norm, average pooling) runs
+    channels-last in the facade on CPU; values and gradients stay torch's."""
+
+    def build(nn, cat):
+        class Block(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv1 = nn.Conv2d(3, 4, 3, padding=1)
+                self.conv2 = nn.Conv2d(4, 2, 1)
+                self.norm = nn.BatchNorm2d(6)
+                self.pool = nn.AvgPool2d(2, ceil_mode=True, count_include_pad=False, padding=1)
+                self.gap = nn.AdaptiveAvgPool2d((2, 3))
+
+            def forward(self, x):
+                h = self.conv1(x)
+                h = cat([h, self.conv2(h)], 1)
+                return self.gap(self.pool(self.norm(h)))
+
+        return Block()
+
+    rustorch.manual_seed(0)
+    ours, theirs = build(rustorch.nn, rustorch.cat), build(torch.nn, torch.cat)
+    copy_weights(ours, theirs)
+    rng = np.random.default_rng(1)
+    forward_backward(ours, theirs, rng.standard_normal((2, 3, 7, 9)).astype(np.float32), rng)
+    assert_param_grads(ours, theirs, atol_scale=2e-5)  # conv1.bias feeds a batch norm: true gradient 0
+    assert_buffers(ours, theirs)
