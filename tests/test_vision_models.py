@@ -212,3 +212,24 @@ def test_memory_efficient_densenet_matches_plain(tmp_path):
         np.testing.assert_allclose(outs[0][1][n], outs[1][1][n], rtol=1e-4, atol=1e-5, err_msg=n)
     for n in outs[0][2]:
         np.testing.assert_allclose(outs[0][2][n], outs[1][2][n], rtol=1e-5, atol=1e-6, err_msg=n)
+
+
+@pytest.mark.slow
+def test_resnet_example_runs_short(tmp_path):
+    """examples/resnet.py end to end on a slice of MNIST: trains, evaluates, checkpoints, resumes."""
+    import pathlib
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root))
+    from examples import resnet as example
+
+    data = str(root.parent / "shared" / "data" / "mnist")
+    common = ["--data", data, "--limit", "128", "--batch-size", "32", "--out", str(tmp_path)]
+    accuracy = example.main(common + ["--epochs", "1"])
+    assert 0.0 <= accuracy <= 100.0
+    assert (tmp_path / "checkpoint.pth").exists()
+    checkpoint = rustorch.load(str(tmp_path / "checkpoint.pth"))
+    assert int(checkpoint["epoch"]) == 0
+    example.main(common + ["--epochs", "2", "--resume"])
+    assert int(rustorch.load(str(tmp_path / "checkpoint.pth"))["epoch"]) == 1
