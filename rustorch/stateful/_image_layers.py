@@ -125,6 +125,7 @@ Dropout3d = _dropout_layer("Dropout3d", 3)
 class _Pad(Module):
     _dims = 2
     _mode = "constant"
+    _takes_value = False
 
     def __init__(self, padding, value=0.0):
         super().__init__()
@@ -140,13 +141,14 @@ class _Pad(Module):
         return apply(F.pad, input, pad=self.padding, mode=self._mode)
 
     def extra_repr(self):
-        return f"{self.padding}, value={self.value}" if self._mode == "constant" else f"{self.padding}"
+        # torch: ConstantPad2d(padding=(1, 1, 1, 1), value=3.5) but ZeroPad2d((1, 1, 1, 1))
+        return f"padding={self.padding}, value={self.value}" if self._takes_value else f"{self.padding}"
 
 
 def _pad_layer(name, mode, dims, takes_value):
     doc = (f"Pad the last {dims} dimension(s) with F.pad mode {mode!r}, as ``torch.nn.{name}``; "
            f"``padding`` is an int or {2 * dims} ints (left, right, top, bottom, front, back).")
-    attrs = {"_dims": dims, "_mode": mode, "__doc__": doc, "__module__": __name__}
+    attrs = {"_dims": dims, "_mode": mode, "_takes_value": takes_value, "__doc__": doc, "__module__": __name__}
     if not takes_value:
         zero = 0.0 if mode == "constant" else None
         attrs["__init__"] = lambda self, padding: _Pad.__init__(self, padding, zero)
@@ -170,7 +172,6 @@ class Upsample(Module):
     def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
                  recompute_scale_factor=None):
         super().__init__()
-        self.name = type(self).__name__
         self.size = size
         self.scale_factor = float(scale_factor) if isinstance(scale_factor, (int, float)) else (
             tuple(float(f) for f in scale_factor) if scale_factor is not None else None)
