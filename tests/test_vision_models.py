@@ -119,8 +119,11 @@ def test_cifar_resnet8_matches_torch(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnext50_32x4d", "densenet121", "mobilenet_v2"])
 def test_larger_models_match_torch(name, tmp_path):
+    # 64x64 keeps 2x2 maps in the last stage: batch norm over the 2 values per channel of a 1x1
+    # map (batch 2) is so ill-conditioned that float32 results differ from float64 arbitrarily.
     torch.manual_seed(3)
-    _check_model(name, lambda **kw: getattr(models, name)(num_classes=10, **kw), port.build(name), tmp_path, seed=3)
+    _check_model(name, lambda **kw: getattr(models, name)(num_classes=10, **kw), port.build(name), tmp_path,
+                 side=64, seed=3)
 
 
 @pytest.mark.slow
