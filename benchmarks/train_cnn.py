@@ -2,8 +2,8 @@
 
     python benchmarks/train_cnn.py                      # batch 64 and 256, 3 rounds x 20 steps
     python benchmarks/train_cnn.py --batch-sizes 64 --rounds 5 --steps 30
-    python benchmarks/train_cnn.py --contenders facade,functional
-    python benchmarks/train_cnn.py --isolated-rss --contenders \
+    python benchmarks/train_cnn.py --contenders facade,functional --in-process
+    python benchmarks/train_cnn.py --contenders \
         facade,functional,functional_nhwc,plain_jax_nhwc,flax_nnx,equinox,torch,torch.compile
 
 Contenders: ``facade`` (rustorch's PyTorch-style API), ``functional`` and ``functional_nhwc``
@@ -15,12 +15,14 @@ the other libraries).
 Every contender trains the same model (Conv-BN-ReLU-MaxPool-Dropout x2, Linear-BN-ReLU-Dropout,
 Linear; Adam; BN in training mode; dropout on) on random MNIST-shaped batches. Rounds rotate
 the contenders' order so that a noisy neighbour hurts all of them alike; each round times
-``--steps`` steps after a warm-up and reports samples/s. The summary gives the median, min and
-max over rounds, the ratio to PyTorch eager and to the functional step, the first-step time
-(compile included) and the process's peak RSS (with ``--isolated-rss``, also each contender's
-alone in a fresh process). One JSON record per run is appended to
-``benchmarks/results/train_cnn.jsonl``. rustorch is imported first, so its malloc settings
-(rustorch/_allocator.py) apply to every contender in the process alike.
+``--steps`` steps after a warm-up and reports samples/s. By default every round runs each
+contender alone in a fresh process with its own defaults (how a user meets it: PyTorch with its
+own allocator, rustorch with its own), and the summary gives each one's median, min and max
+samples/s, the ratio to PyTorch eager, the median first-step time (compile included;
+``--cold-cache`` empties JAX's compilation cache for each process) and the peak RSS.
+``--in-process`` runs them all in one process instead (rustorch imported first, so its malloc
+settings apply to every contender), for A/B work. One JSON record per run is appended to
+``benchmarks/results/train_cnn.jsonl``, with the load average beside the figures.
 """
 from __future__ import annotations
 
@@ -73,7 +75,6 @@ def _facade_contender(batch_size):
         # into the next step's program (a different, much larger graph).
         for module, buffers in saved:
             module._buffers.update(buffers)
-        rustorch.stateful._graph._pending_effects.clear()
         return elapsed
 
     return step, sync, record_cost
@@ -396,7 +397,7 @@ CONTENDERS = {
 }
 
 
-def main(argv=None):
+def _parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch-sizes", default="64,256")
     parser.add_argument("--rounds", type=int, default=3)
@@ -404,14 +405,21 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--contenders", default="facade,functional,torch")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "train_cnn.jsonl"))
-    parser.add_argument("--isolated-rss", action="store_true",
-                        help="also run each contender alone in a fresh process and report its peak RSS")
-    args = parser.parse_args(argv)
-    names = [n for n in args.contenders.split(",") if n]
+    parser.add_argument("--in-process", action="store_true",
+                        help="run every contender in this one process (rounds rotate them); for A/B work on "
+                             "one library. The default runs each contender alone in a fresh process per round.")
+    parser.add_argument("--cold-cache", action="store_true",
+                        help="isolated mode: give each process an empty JAX compilation cache, so the first "
+                             "step includes a cold compile")
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # one contender, one batch size: prints JSON
+    return parser.parse_args(argv)
+
+
+def _prepare(names):
+    """Import what the contenders need, rustorch first; drops torch contenders without torch."""
     if any(not n.startswith("torch") for n in names):
         # rustorch first: it tunes glibc's malloc for the whole process (rustorch/_allocator.py),
-        # which only fully works before any library starts threads; every contender then runs
-        # under the same allocator settings.
+        # which only fully works before any library starts threads.
         import rustorch  # noqa: F401
     if any(n.startswith("torch") for n in names):
         try:
@@ -420,55 +428,110 @@ def main(argv=None):
             torch.set_num_threads(os.cpu_count() or 1)
         except ImportError:
             names = [n for n in names if not n.startswith("torch")]
+    return names
 
+
+def _start(name, batch_size, warmup):
+    """Build contender ``name`` and run its first step and warm-up; returns its runner."""
+    step, sync, record_cost = CONTENDERS[name](batch_size)
+    started = time.perf_counter()
+    sync(step())
+    first_step = time.perf_counter() - started
+    for _ in range(warmup):
+        sync(step())
+    return step, sync, first_step, (record_cost() if record_cost is not None else None)
+
+
+def _timed(step, sync, steps, batch_size):
+    started = time.perf_counter()
+    for _ in range(steps):
+        loss = step()
+    sync(loss)
+    return steps * batch_size / (time.perf_counter() - started)
+
+
+def _run_child(args):
+    """Isolated mode's child: one contender at one batch size, one timed round, one JSON line."""
+    batch_size = int(args.batch_sizes)
+    step, sync, first_step, record_cost = _start(args.child, batch_size, args.warmup)
+    rate = _timed(step, sync, args.steps, batch_size)
+    print(json.dumps({"rate": rate, "first_step": first_step, "peak_rss_mb": _peak_rss_mb(),
+                      "record_ms": None if record_cost is None else record_cost * 1e3}))
+
+
+def _isolated_round(name, batch_size, args):
+    import subprocess
+    import sys
+    import tempfile
+
+    command = [sys.executable, __file__, "--child", name, "--batch-sizes", str(batch_size),
+               "--steps", str(args.steps), "--warmup", str(args.warmup)]
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory() as cache:
+        if args.cold_cache:
+            env["RUSTORCH_CACHE_DIR"] = cache
+        output = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    args = _parse(argv)
+    if args.child:
+        _prepare([args.child])
+        return _run_child(args)
+    names = [n for n in args.contenders.split(",") if n]
+    isolated = not args.in_process
+    if not isolated:
+        names = _prepare(names)
+    mode = "each contender alone in a fresh process per round" if isolated else "all contenders in one process"
     records = []
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
-        runs, first_step, record_costs = {}, {}, {}
-        for name in names:
-            step, sync, record_cost = CONTENDERS[name](batch_size)
-            started = time.perf_counter()
-            sync(step())
-            first_step[name] = time.perf_counter() - started
-            for _ in range(args.warmup):
-                sync(step())
-            runs[name] = (step, sync)
-            if record_cost is not None:
-                record_costs[name] = record_cost()
         rates = {name: [] for name in names}
+        first_steps = {name: [] for name in names}
+        peaks, record_costs, loads, runs = {}, {}, [], {}
+        if not isolated:
+            for name in names:
+                step, sync, first, record_cost = _start(name, batch_size, args.warmup)
+                runs[name] = (step, sync)
+                first_steps[name].append(first)
+                if record_cost is not None:
+                    record_costs[name] = record_cost * 1e3
         for round_index in range(args.rounds):
+            # Rotating the order spreads a noisy neighbour over every contender alike.
             order = names[round_index % len(names):] + names[: round_index % len(names)]
             for name in order:
-                step, sync = runs[name]
-                started = time.perf_counter()
-                for _ in range(args.steps):
-                    loss = step()
-                sync(loss)
-                rates[name].append(args.steps * batch_size / (time.perf_counter() - started))
+                loads.append(os.getloadavg()[0])
+                if isolated:
+                    result = _isolated_round(name, batch_size, args)
+                    rates[name].append(result["rate"])
+                    first_steps[name].append(result["first_step"])
+                    peaks[name] = max(peaks.get(name, 0.0), result["peak_rss_mb"])
+                    if result["record_ms"] is not None:
+                        record_costs[name] = result["record_ms"]
+                else:
+                    rates[name].append(_timed(*runs[name], args.steps, batch_size))
         medians = {name: statistics.median(values) for name, values in rates.items()}
-        print(f"\nbatch {batch_size}: samples/s, median of {args.rounds} rounds x {args.steps} steps "
-              f"(load average {os.getloadavg()[0]:.2f})")
+        print(f"\nbatch {batch_size}: samples/s, median of {args.rounds} rounds x {args.steps} steps, {mode} "
+              f"(load average {min(loads):.2f}-{max(loads):.2f})")
         for name in names:
             line = (f"  {name:14s} {medians[name]:8.0f}  (min {min(rates[name]):.0f}, max {max(rates[name]):.0f})"
-                    f"  first step {first_step[name]:.2f} s")
+                    f"  first step {statistics.median(first_steps[name]):.2f} s")
             if "torch" in medians:
                 line += f"  x{medians[name] / medians['torch']:.2f} vs torch"
-            if "functional" in medians and name == "facade":
-                line += f"  facade/functional {medians['functional'] / medians[name]:.3f} (time ratio)"
+            if name in peaks:
+                line += f"  peak RSS {peaks[name]:.0f} MB"
             if name in record_costs:
-                line += f"  recording {record_costs[name] * 1e3:.2f} ms/step"
+                line += f"  recording {record_costs[name]:.2f} ms/step"
             print(line)
-        records.append({
-            "batch_size": batch_size, "rates": rates, "medians": medians, "first_step_s": first_step,
-            "record_ms": {k: v * 1e3 for k, v in record_costs.items()},
-        })
-    peak_mb = _peak_rss_mb()
-    print(f"\npeak RSS of this process (all contenders): {peak_mb:.0f} MB")
-    isolated = _isolated_peak_rss(names, args.batch_sizes) if args.isolated_rss else {}
+        records.append({"batch_size": batch_size, "mode": "isolated" if isolated else "in-process",
+                        "rates": rates, "medians": medians, "first_step_s": first_steps,
+                        "peak_rss_mb": peaks, "record_ms": record_costs, "load": [min(loads), max(loads)]})
+    if not isolated:
+        print(f"\npeak RSS of this process (all contenders): {_peak_rss_mb():.0f} MB")
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "a") as handle:
         handle.write(json.dumps({"time": time.time(), "machine": platform.processor() or platform.machine(),
-                                 "cpus": os.cpu_count(), "load": os.getloadavg(), "records": records,
-                                 "peak_rss_mb": peak_mb, "isolated_peak_rss_mb": isolated}) + "\n")
+                                 "cpus": os.cpu_count(), "records": records}) + "\n")
 
 
 def _peak_rss_mb():
@@ -482,24 +545,6 @@ def _peak_rss_mb():
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _isolated_peak_rss(names, batch_sizes):
-    """Peak RSS (MB) of each contender trained alone for a few steps in a fresh process."""
-    import subprocess
-    import sys
-
-    results = {}
-    print("\npeak RSS, each contender alone in a fresh process (MB):")
-    for name in names:
-        for batch_size in batch_sizes.split(","):
-            command = [sys.executable, __file__, "--contenders", name, "--batch-sizes", batch_size,
-                       "--rounds", "1", "--steps", "5", "--warmup", "1", "--out", os.devnull]
-            output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-            line = next(l for l in output.splitlines() if l.startswith("peak RSS of this process"))
-            results[f"{name}/{batch_size}"] = float(line.split(":")[1].split()[0])
-            print(f"  {name:14s} batch {batch_size:>4s}: {results[f'{name}/{batch_size}']:6.0f}")
-    return results
 
 
 if __name__ == "__main__":

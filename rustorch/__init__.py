@@ -131,6 +131,18 @@ bool = _np.dtype(_np.bool_)
 from .stateful._tensor_functions import *  # noqa: E402,F401,F403  (names listed in its __all__)
 from . import accelerator, backends, cuda  # noqa: E402
 from ._device import device  # noqa: E402
+from .stateful import (  # noqa: E402
+    BCELoss,
+    CosineEmbeddingLoss,
+    HuberLoss,
+    KLDivLoss,
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyLinear,
+    MarginRankingLoss,
+    SmoothL1Loss,
+    TripletMarginLoss,
+)
 
 bfloat16 = _np.dtype(__import__("jax.numpy", fromlist=["bfloat16"]).bfloat16)
 complex64 = cfloat = _np.dtype(_np.complex64)
@@ -138,6 +150,9 @@ complex128 = cdouble = _np.dtype(_np.complex128)
 short = int16
 dtype = _np.dtype
 # --- end surface block ---
+
+from . import multiprocessing, onnx  # noqa: E402
+from .nn import modules as _nn_modules  # noqa: E402,F401  (PyTorch's layer paths: nn.modules.rnn.LSTM)
 
 __version__ = "0.1.0"
 

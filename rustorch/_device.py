@@ -39,7 +39,7 @@ class device:
                 raise ValueError("device(): cannot give an index with a device object")
             type, index = type.type, type.index
         elif isinstance(type, jax.Device):
-            type, index = ("cpu", None) if type.platform == "cpu" else ("cuda", _gpu_index(type))
+            type, index = ("cpu", _cpu_index(type)) if type.platform == "cpu" else ("cuda", _gpu_index(type))
         elif isinstance(type, int) and not isinstance(type, bool):
             type, index = "cuda", type  # torch.device(0) is cuda:0
         elif isinstance(type, str):
@@ -123,6 +123,14 @@ def _devices(platform: str) -> list:
         return jax.devices(platform)
     except RuntimeError:  # JAX raises when a backend is not present
         return []
+
+
+def _cpu_index(jax_device: jax.Device):
+    """None for the (first) host device, as PyTorch's index-less ``cpu``; ``N`` for the others
+    when JAX is given several host devices (``--xla_force_host_platform_device_count``)."""
+    cpus = _devices("cpu")
+    position = cpus.index(jax_device) if jax_device in cpus else jax_device.id
+    return None if position == 0 else position
 
 
 def _gpu_index(jax_device: jax.Device) -> int:

@@ -234,6 +234,66 @@ def test_parse_idx_roundtrip_and_errors(rng):
         parse_idx(good[:2] + b"\x07" + good[3:])
 
 
+def test_gzip_bomb_named_as_mnist_file_is_refused_with_bounded_memory(tmp_path):
+    """A small .gz inflating far beyond the official size is refused before or while inflating,
+    never inflated whole: memory stays bounded by the official size (torchvision has no such
+    check: it would inflate the whole stream before comparing anything)."""
+    import tracemalloc
+    import zlib
+
+    bomb = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    packed = bomb.compress(bytes(64 << 20)) + bomb.flush()
+    assert len(packed) < 100_000
+    # 1. An honest trailer (64 MiB) already says too much: refused before inflating anything.
+    (tmp_path / (NAMES[0] + ".gz")).write_bytes(packed)
+    # 2. A trailer lying about the size: inflating stops one byte past the official size.
+    lying = packed[:-4] + (8 + 60000).to_bytes(4, "little")
+    (tmp_path / (NAMES[1] + ".gz")).write_bytes(lying)
+    tracemalloc.start()
+    try:
+        with pytest.raises(RuntimeError, match="gzip trailer announces 67108864 bytes of content, more "
+                                               "than the 47040016"):
+            MNIST(tmp_path, train=True)
+        from rustorch.datasets import _mnist
+        with pytest.raises(RuntimeError, match=r"train-labels-idx1-ubyte\.gz: it inflates to more than 60008 bytes"):
+            _mnist._load_verified(str(tmp_path / (NAMES[1] + ".gz")), NAMES[1])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, peak
+    # read_idx (no name, no checksum): the IDX header must announce a size the file can hold.
+    header = bytes([0, 0, 8, 1]) + (2**31).to_bytes(4, "big")
+    (tmp_path / "huge.gz").write_bytes(gzip.compress(header + bytes(1000)))
+    with pytest.raises(ValueError, match="announces 2147483656 bytes, more than a .*-byte gzip file can hold"):
+        read_idx(tmp_path / "huge.gz")
+    (tmp_path / "short.gz").write_bytes(gzip.compress(bytes([0, 0, 8, 1]) + (3).to_bytes(4, "big") + b"\x01\x02"))
+    with pytest.raises(ValueError, match="the content has 10 bytes, but 11 were expected"):
+        read_idx(tmp_path / "short.gz")
+    (tmp_path / "long.gz").write_bytes(gzip.compress(bytes([0, 0, 8, 1]) + (3).to_bytes(4, "big") + bytes(5000)))
+    with pytest.raises(RuntimeError, match="inflates to more than 11 bytes"):
+        read_idx(tmp_path / "long.gz")
+
+
+def test_file_rewritten_in_place_is_verified_again(data_root, tmp_path):
+    """Same size, same modification time, different bytes: the in-process cache must not hide it."""
+    for name in TEST_NAMES:
+        (tmp_path / name).write_bytes(_raw_bytes(data_root, name))
+    first = MNIST(tmp_path, train=False)
+    again = MNIST(tmp_path, train=False)
+    assert again.data is first.data  # the same bytes: the verified array is reused
+    labels = tmp_path / TEST_NAMES[1]
+    before = os.stat(labels)
+    content = bytearray(labels.read_bytes())
+    content[-1] ^= 0x01
+    with open(labels, "r+b") as f:  # in place: same inode, same size
+        f.write(content)
+    os.utime(labels, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(labels)
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    with pytest.raises(RuntimeError, match="checksum mismatch for .*t10k-labels-idx1-ubyte"):
+        MNIST(tmp_path, train=False)
+
+
 # --- downloads from a local server ---------------------------------------------------------
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -249,11 +309,12 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server(data_root, tmp_path_factory):
-    """A loopback HTTP server with mirrors good/, truncated/, garbage/ and wrong/ (valid gzip,
-    wrong content); missing/ gives 404s."""
+    """A loopback HTTP server with mirrors good/, truncated/, garbage/, bomb/ (64 KiB inflating
+    to 64 MiB) and wrong/ (valid gzip, wrong content); missing/ gives 404s."""
     served = tmp_path_factory.mktemp("served")
-    for folder in ("good", "truncated", "garbage", "wrong"):
+    for folder in ("good", "truncated", "garbage", "wrong", "bomb"):
         (served / folder).mkdir()
+    bomb = gzip.compress(bytes(64 << 20), compresslevel=6)
     for name in NAMES:
         packed = _real_file(data_root, name)
         packed = packed.read_bytes() if packed.suffix == ".gz" else gzip.compress(packed.read_bytes())
@@ -261,6 +322,7 @@ def server(data_root, tmp_path_factory):
         (served / "truncated" / (name + ".gz")).write_bytes(packed[: len(packed) // 3])
         (served / "garbage" / (name + ".gz")).write_bytes(b"<html>not here</html>" * 50)
         (served / "wrong" / (name + ".gz")).write_bytes(gzip.compress(b"\0\0\x08\x01" + bytes(8)))
+        (served / "bomb" / (name + ".gz")).write_bytes(bomb)
     httpd = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(_Handler, directory=str(served)))
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -297,7 +359,7 @@ def test_download_skips_404_mirror_and_reuses_files(server, loopback, tmp_path, 
 def test_download_failures_listed_and_nothing_left(server, loopback, tmp_path, monkeypatch):
     monkeypatch.setenv("RUSTORCH_MNIST_MIRRORS", ",".join(
         [f"{server}/missing/", f"{server}/truncated/", f"{server}/garbage/", f"{server}/wrong/",
-         "http://127.0.0.1:1/"]))
+         f"{server}/bomb/", "http://127.0.0.1:1/"]))
     with pytest.raises(DownloadError) as info:
         MNIST(tmp_path, download=True)
     message = str(info.value)
@@ -306,6 +368,8 @@ def test_download_failures_listed_and_nothing_left(server, loopback, tmp_path, m
     assert f"{server}/truncated/{first}: EOFError: the gzip stream ends early" in message
     assert f"{server}/garbage/{first}: not a valid gzip stream" in message
     assert f"{server}/wrong/{first}: sha256 of the decompressed content is" in message
+    # 64 KiB inflating to 64 MiB: abandoned one chunk past the 47,040,016 bytes of the real file.
+    assert f"{server}/bomb/{first}: ValueError: the content inflates to more than 47040016 bytes" in message
     assert f"http://127.0.0.1:1/{first}: cannot connect" in message
     assert os.listdir(tmp_path / "MNIST" / "raw") == []
 

@@ -448,10 +448,24 @@ def test_load_views_strides_and_shared_storages():
     torch.save(obj, buffer)
     ours = load(io.BytesIO(buffer.getvalue()), map_to="numpy")
     assert_same_as_torch(ours, {k: (v if isinstance(v, dict) else v.detach()) for k, v in obj.items()})
-    # One tensor pickled twice loads as one array; two tensors viewing one storage load as copies.
+    # One tensor pickled twice loads as one array; tensors viewing one storage share its memory,
+    # as torch.load's do.
+    theirs = torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
     assert ours["base_again"] is ours["base"]
     assert_same_array(ours["tied"]["a.weight"], ours["tied"]["b.weight"])
-    assert ours["transposed"].flags.c_contiguous and ours["transposed"].flags.writeable
+    for name in ("transposed", "rows", "columns", "element"):
+        assert np.shares_memory(ours[name], ours["base"]), name
+        assert theirs[name].untyped_storage().data_ptr() == theirs["base"].untyped_storage().data_ptr()
+    assert ours["transposed"].flags.f_contiguous and ours["transposed"].flags.writeable
+    # Writing through one view shows in the others, as in torch; a stride-0 expand is read-only.
+    ours["rows"][0, 0] = 123.0
+    theirs["rows"][0, 0] = 123.0
+    assert ours["base"][1, 0] == 123.0 == theirs["base"][1, 0].item()
+    assert ours["expanded"].strides == (0, 4) and not ours["expanded"].flags.writeable
+    # As JAX arrays, every tensor has its own memory (JAX arrays are immutable values).
+    as_jax = load(io.BytesIO(buffer.getvalue()), map_to="jax")
+    assert_same_array(as_jax["columns"], np.asarray(obj["columns"]))
+    assert_same_array(as_jax["expanded"], np.asarray(obj["expanded"]))
 
 
 def test_load_big_endian_archive():
@@ -764,9 +778,18 @@ F32_2 = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
             "unknown or unsupported dtype 'F8_E4M3'",
         ),
         (_file(_header({"a": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}}), bytes(8)), "unsupported dtype 'C64'"),
-        (_file(_header({"a": {"dtype": "F32", "shape": [2.0], "data_offsets": [0, 8]}}), bytes(8)), "invalid shape"),
-        (_file(_header({"a": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}}), bytes(8)), "invalid shape"),
-        (_file(_header({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0]}}), bytes(8)), "invalid data_offsets"),
+        (_file(_header({"a": {"dtype": "F32", "shape": [2.0], "data_offsets": [0, 8]}}), bytes(8)),
+         "field 'shape' of tensor 'a' must be a sequence of non-negative ints, got \\[2.0\\]"),
+        (_file(_header({"a": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}}), bytes(8)), "field 'shape' of tensor 'a'"),
+        (_file(_header({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0]}}), bytes(8)),
+         "field 'data_offsets' of tensor 'a' is invalid"),
+        # Hostile headers: deep nesting (json's recursion), a shape numpy cannot represent although
+        # it has no elements (torch.empty accepts it), more dimensions than numpy allows.
+        (_file(b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"), "header is JSON nested too deeply"),
+        (_file(_header({"a": {"dtype": "F32", "shape": [0, 2**62], "data_offsets": [0, 0]}})),
+         r"field 'shape' of tensor 'a' \[0, 4611686018427387904\] describes more than"),
+        (_file(_header({"a": {"dtype": "U8", "shape": [1] * 70, "data_offsets": [0, 1]}}), bytes(1)),
+         "field 'shape' of tensor 'a' has 70 dimensions, more than the 64"),
         (_file(_header({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}), bytes(8)), "needs 12 bytes"),
         (_file(_header({"a": {"dtype": "F32", "shape": [2]}}), bytes(8)), "needs 'dtype', 'shape' and 'data_offsets'"),
         (_file(_header({"a": F32_2, "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}), bytes(12)), "overlaps"),
@@ -873,16 +896,16 @@ def test_hand_built_archive_loads():
 @pytest.mark.parametrize(
     "pickle_bytes, records, match",
     [
-        (_tensor_pickle(key="1"), {"0": bytes(8)}, "record archive/data/1 is missing"),
+        (_tensor_pickle(key="1"), {"0": bytes(8)}, "record 'archive/data/1' is missing"),
         (_tensor_pickle(), {"0": bytes(4)}, "holds 4 bytes where the pickle expects 8"),
-        (_tensor_pickle(size=(3,)), {"0": bytes(8)}, "reaches element 2 of storage '0', which has only 2 elements"),
+        (_tensor_pickle(size=(3,)), {"0": bytes(8)}, "storage '0' of size \\(3,\\), stride \\(1,\\) and offset 0 reaches element 2 of a storage that has only 2 elements"),
         (_tensor_pickle(size=(2, 2), stride=(1,)), {"0": bytes(8)}, "stride .* of a different length"),
         (_tensor_pickle(offset=5, size=(0,)), {"0": bytes(8)}, "starts at element 5"),
         (
             _tensor_pickle(storage="ComplexFloatStorage"), {"0": bytes(16)},
             "torch.ComplexFloatStorage, which is not on the allowlist",
         ),
-        (b"\x80\x02X\x03\x00\x00\x00abc", {}, "corrupt or truncated"),
+        (b"\x80\x02X\x03\x00\x00\x00abc", {}, "data.pkl was refused: it ends without a STOP opcode"),
         (b"(I1\nI2\nQ.", {}, "persistent id"),
         (b"ctorch._utils\n_rebuild_tensor_v2\n}b.", {}, "set the state of"),
         (b"ccollections\nOrderedDict\n(I1\ne.", {}, "corrupt"),
@@ -1011,3 +1034,301 @@ def test_stand_ins_cannot_be_modified_by_a_file():
     assert stand_in.build is _pickling._rebuild_tensor_v2
     assert not hasattr(stand_in, "__dict__")
     assert issubclass(CheckpointError, ValueError) and issubclass(CheckpointError, pickle.UnpicklingError)
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile and malformed inputs: memory bounded by the file, clear refusals (torch beside)
+# --------------------------------------------------------------------------------------------
+
+
+def _binary_tensor(numel, size, stride):
+    """The protocol-2 opcodes (no STOP) of one float tensor over storage '0', as torch.save writes."""
+    def ints(values):
+        return b"(" + b"".join(b"J" + struct.pack("<i", v) for v in values) + b"t"
+
+    return (
+        b"ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\nFloatStorage\n"
+        b"X\x01\x00\x00\x000X\x03\x00\x00\x00cpuJ" + struct.pack("<i", numel) + b"tQK\x00"
+        + ints(size) + ints(stride) + b"\x89}tR"
+    )
+
+
+def _views_pickle(count, numel, size, stride):
+    """A torch-style pickle: a list of ``count`` tensors over the one FloatStorage '0'."""
+    return b"\x80\x02](" + _binary_tensor(numel, size, stride) * count + b"e."
+
+
+def _peak_traced(function):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = function()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_views_share_their_storage_and_memory_stays_bounded_by_the_file():
+    """A 1-float storage viewed as 50,000,000 elements with stride 0, and 300 tensors over one
+    1 MB storage: torch.load returns views (no copy); so does map_to='numpy'. JAX arrays cannot
+    share memory, so map_to='jax' refuses instead of allocating 200 MB / 300 MB."""
+    expanded = _archive(_views_pickle(1, 1, (50_000_000,), (0,)), {"0": np.float32(2.5).tobytes()})
+    many = _archive(_views_pickle(300, 262_144, (262_144,), (1,)), {"0": np.arange(262_144, dtype=np.float32).tobytes()})
+    theirs = torch.load(io.BytesIO(expanded), weights_only=True)[0]
+    assert theirs.shape == (50_000_000,) and theirs.stride() == (0,)
+    theirs = torch.load(io.BytesIO(many), weights_only=True)
+    assert len({t.untyped_storage().data_ptr() for t in theirs}) == 1
+
+    ours, peak = _peak_traced(lambda: load(io.BytesIO(expanded), map_to="numpy"))
+    assert ours[0].shape == (50_000_000,) and ours[0].strides == (0,) and ours[0][-1] == 2.5
+    assert not ours[0].flags.writeable
+    assert peak < 1 << 20, peak
+    ours, peak = _peak_traced(lambda: load(io.BytesIO(many), map_to="numpy"))
+    assert all(np.shares_memory(t, ours[0]) for t in ours) and ours[299][7] == 7.0
+    assert peak < 3 * len(many), (peak, len(many))
+
+    for raw, largest in ((expanded, 200_000_000), (many, 1_048_576)):
+        with pytest.raises(CheckpointError, match=(
+            rf"<file object>: its tensors would need \d+\+ bytes of copies to become JAX arrays, more than "
+            rf"4x the {len(raw)}-byte file plus 1 MiB: views that share a storage \(the largest so far, "
+            rf"obj\[\d+\], {largest} bytes\).*Load with map_to='numpy'")):
+            _peak_traced(lambda: load(io.BytesIO(raw), map_to="jax"))
+    # A few views of one storage are fine as JAX arrays: each gets its own copy.
+    few = _archive(_views_pickle(3, 4, (2,), (2,)), {"0": np.arange(4, dtype=np.float32).tobytes()})
+    as_jax = load(io.BytesIO(few), map_to="jax")
+    assert [np.asarray(t).tolist() for t in as_jax] == [[0.0, 2.0]] * 3
+
+
+def test_whole_storages_become_jax_arrays_without_a_copy(tmp_path):
+    """Each storage is read once into a 64-byte-aligned buffer that jax.device_put adopts on CPU;
+    peak memory of loading is about the file's size (torch.load: the same)."""
+    state = {f"w{i}": np.full((1 << 18,), i, np.float32) for i in range(8)}  # 8 MiB
+    path = tmp_path / "big.pth"
+    save(state, path)
+    size = os.path.getsize(path)
+    loaded, peak = _peak_traced(lambda: load(path, map_to="jax"))
+    assert all(float(loaded[f"w{i}"][-1]) == i for i in range(8))
+    assert peak < 1.25 * size, (peak, size)
+    loaded, peak = _peak_traced(lambda: load(path, map_to="tensor"))
+    assert peak < 1.25 * size, (peak, size)
+
+
+def test_duplicate_records_and_inconsistent_local_headers_are_refused():
+    """torch.load reads the first of two archive/data.pkl records; we refuse the archive."""
+    first = _tensor_pickle(numel=1, size=(1,))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive, pytest.warns(UserWarning, match="Duplicate name"):
+        archive.writestr("archive/data.pkl", first)
+        archive.writestr("archive/data/0", np.float32(1.0).tobytes())
+        archive.writestr("archive/data.pkl", b"\x80\x02K\x07.")
+        archive.writestr("archive/version", b"3\n")
+    raw = buffer.getvalue()
+    assert torch.load(io.BytesIO(raw), weights_only=True) == 7  # torch silently takes one of the two
+    with pytest.raises(CheckpointError, match=r"<file object>: it is not a well-formed zip archive: the record "
+                                              r"archive/data.pkl appears twice in the central directory"):
+        load(io.BytesIO(raw), map_to="numpy")
+    good = _archive(first, {"0": np.float32(1.0).tobytes()})
+    offset = good.index(b"archive/data/0")  # the local header's name: central directory disagrees
+    renamed = good[:offset] + b"archive/data/9" + good[offset + 14 :]
+    with pytest.raises(CheckpointError, match="the local header of archive/data/0 names b'archive/data/9' instead"):
+        load(io.BytesIO(renamed), map_to="numpy")
+    header = good.rindex(b"PK\x03\x04", 0, offset)  # local CRC field changed
+    changed = good[: header + 14] + b"\x00\x00\x00\x00" + good[header + 18 :]
+    with pytest.raises(CheckpointError, match=r"the local header of archive/data/0 gives size 4, compressed size 4 "
+                                              r"and CRC 0x0; the central directory says 4, 4 and 0x"):
+        load(io.BytesIO(changed), map_to="numpy")
+
+
+def test_tensor_dict_keys_are_refused():
+    """torch.load accepts a tensor inside a dict key; the key then holds a real tensor. We have no
+    hashable array type to put there, so the file is refused rather than leaking a placeholder."""
+    tensor = _binary_tensor(1, (1,), (1,))
+    payload = b"\x80\x02}(" + tensor + b"\x85K\x01u."
+    raw = _archive(payload, {"0": np.float32(1.0).tobytes()})
+    theirs = torch.load(io.BytesIO(raw), weights_only=True)
+    assert isinstance(next(iter(theirs))[0], torch.Tensor)
+    with pytest.raises(CheckpointError, match=r"the pickle uses \(<tensor float32\[1\]>,\) as a key of the dict at obj"):
+        load(io.BytesIO(raw), map_to="numpy")
+    in_set = b"\x80\x02\x8f(" + tensor + b"\x85\x90."
+    with pytest.raises(CheckpointError, match="inside a set"):
+        load(io.BytesIO(_archive(in_set, {"0": np.float32(1.0).tobytes()})), map_to="numpy")
+
+
+@pytest.mark.parametrize(
+    "pickle_bytes, match",
+    [
+        (_tensor_pickle(size=(0, 2**62), stride=(1, 1)), r"size of the tensor over storage '0' \(0, 4611686018427387904\) "
+                                                          "describes more than"),
+        (_tensor_pickle(size=(1,) * 70, stride=(1,) * 70), "has 70 dimensions, more than the 64"),
+        (_tensor_pickle(size=(2,), stride=(2**70,)), "reaches element 1180591620717411303424 of a storage"),
+        (_tensor_pickle(offset=-1), "invalid storage offset -1"),
+    ],
+)
+def test_tensor_layouts_are_checked_before_any_allocation(pickle_bytes, match):
+    raw = _archive(pickle_bytes, {"0": bytes(8)})
+    with pytest.raises(CheckpointError, match=match) as info:
+        load(io.BytesIO(raw), map_to="numpy")
+    assert str(info.value).startswith("cannot load checkpoint <file object>: the pickle data.pkl is malformed")
+
+
+def test_many_small_ints_load_at_least_as_fast_as_torch(tmp_path):
+    """A data.pkl of many small ints: the opcode check is linear (one regular expression over
+    the runs of fixed-size opcodes), so we stay well within 2x of torch.load's time and memory."""
+    import time
+
+    path = tmp_path / "ints.pth"
+    path.write_bytes(_archive(pickle.dumps([i % 200 for i in range(200_000)], protocol=2)))
+    start = time.perf_counter()
+    theirs = torch.load(path, weights_only=True)
+    torch_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    ours = load(path, map_to="numpy")
+    our_seconds = time.perf_counter() - start
+    assert ours == theirs
+    assert our_seconds < 2 * torch_seconds + 0.05, (our_seconds, torch_seconds)
+    _, our_peak = _peak_traced(lambda: load(path, map_to="numpy"))
+    _, torch_peak = _peak_traced(lambda: torch.load(path, weights_only=True))
+    assert our_peak < 2 * torch_peak, (our_peak, torch_peak)
+
+
+def test_saving_a_module_says_to_save_its_state_dict(tmp_path):
+    import rustorch
+
+    model = rustorch.nn.Linear(2, 3)
+    for target in (tmp_path / "model.pth", tmp_path / "model.safetensors", io.BytesIO()):
+        with pytest.raises(TypeError, match=r"(?s)save: obj is a Linear object; .*not objects.*\n"
+                                            r"    rustorch.save\(model.state_dict\(\), f\)") as info:
+            save(model, target)
+        assert "model.load_state_dict(rustorch.load(f))" in str(info.value)
+    with pytest.raises(TypeError, match=r"(?s)obj\['model'\] is a Linear object.*obj\['model'\].state_dict\(\)"):
+        save({"model": model, "epoch": 3}, tmp_path / "both.pth")
+    optimizer = rustorch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(TypeError, match=r"obj\['optimizer'\] is a SGD object"):
+        save({"optimizer": optimizer}, tmp_path / "both.pth")
+    assert listing(tmp_path) == []
+    save(model.state_dict(), tmp_path / "model.pth")
+    assert set(torch.load(tmp_path / "model.pth", weights_only=True)) == {"weight", "bias"}
+
+
+_ATOMIC_PATH = os.path.join(os.path.dirname(_atomic.__file__), "_atomic.py")
+_CHILD_PRELUDE = (
+    "import importlib.util, os, signal, sys\n"
+    f"spec = importlib.util.spec_from_file_location('atomic', {_ATOMIC_PATH!r})\n"
+    "atomic = importlib.util.module_from_spec(spec); spec.loader.exec_module(atomic)\n"
+)
+
+
+def _child(code, **kwargs):
+    import subprocess
+
+    return subprocess.Popen([sys.executable, "-c", _CHILD_PRELUDE + code], **kwargs)
+
+
+def test_stale_temporaries_of_a_killed_save_are_removed_by_the_next_save(tmp_path):
+    """A save killed mid-write leaves its hidden temporary (torch.save, writing in place, leaves a
+    truncated checkpoint instead). The next save of the same target removes it, but never the
+    temporary of a save still running, nor files that only look alike."""
+    import subprocess
+
+    target = tmp_path / "ckpt.pth"
+    save({"w": np.ones(2, np.float32)}, target)
+    killed = _child(
+        f"with atomic.atomic_write({str(target)!r}) as f:\n"
+        "    f.write(b'partial'); f.flush(); os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    assert killed.wait() == -9
+    stale = [name for name in listing(tmp_path) if name.endswith(".tmp")]
+    assert len(stale) == 1 and stale[0].startswith(".ckpt.pth.")
+    running = _child(
+        f"with atomic.atomic_write({str(target)!r}) as f:\n"
+        "    f.write(b'in progress'); f.flush(); print('ready', flush=True); sys.stdin.read()\n"
+        "    raise SystemExit(3)\n",
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )
+    try:
+        assert running.stdout.readline() == b"ready\n"
+        live = [name for name in listing(tmp_path) if name.endswith(".tmp") and name not in stale]
+        lookalikes = [".ckpt.pth.backup.tmp", ".other.pth.0123456789ab.tmp", ".ckpt.pth.0123456789AB.tmp"]
+        for name in lookalikes:
+            (tmp_path / name).write_bytes(b"keep")
+        save({"w": np.zeros(2, np.float32)}, target)
+        assert listing(tmp_path) == sorted([target.name, *live, *lookalikes])
+    finally:
+        running.stdin.close()
+        running.stdout.close()
+        assert running.wait() == 3
+    assert listing(tmp_path) == sorted([target.name, *lookalikes])
+    assert_same_array(load(target, map_to="numpy")["w"], np.zeros(2, np.float32))
+
+
+def test_saving_over_a_file_we_may_not_write_raises_permission_error_like_open(tmp_path):
+    """torch.save(obj, path) opens path with open(path, 'wb'); saving over a read-only file must
+    fail the same way (not replace it through a rename) and succeed wherever open would (root)."""
+    import subprocess
+    import tempfile
+
+    def outcome(code, user=None):
+        folder = tempfile.mkdtemp()
+        os.chmod(folder, 0o777)
+        target = os.path.join(folder, "ro.pth")
+        with open(target, "wb") as f:
+            f.write(b"original")
+        os.chmod(target, 0o444)
+        try:
+            child = _child(
+                f"target = {target!r}\n"
+                + (f"os.setuid({user})\n" if user is not None else "")
+                + "try:\n"
+                f"    {code}\n"
+                "    print('ok')\n"
+                "except OSError as error:\n"
+                "    print(type(error).__name__, error.errno, error.filename == target)\n",
+                stdout=subprocess.PIPE,
+            )
+            out, _ = child.communicate()
+            assert child.returncode == 0
+            with open(target, "rb") as f:
+                content = f.read()
+            return out.decode().strip(), content == b"original", sorted(os.listdir(folder))
+        finally:
+            for name in os.listdir(folder):
+                os.unlink(os.path.join(folder, name))
+            os.rmdir(folder)
+
+    ours = "with atomic.atomic_write(target) as f: f.write(b'new')"
+    theirs = "with open(target, 'wb') as f: f.write(b'new')"
+    users = [None] + ([65534] if os.geteuid() == 0 else [])
+    for user in users:
+        assert outcome(ours, user) == outcome(theirs, user)
+    if os.geteuid() != 0 or len(users) > 1:
+        assert outcome(ours, users[-1])[:2] == (f"PermissionError {errno_eacces()} True", True)
+
+
+def errno_eacces():
+    import errno
+
+    return errno.EACCES
+
+
+def test_error_messages_name_the_file_and_the_record(tmp_path):
+    path = tmp_path / "model.pth"
+    save({"w": np.arange(4, dtype=np.float32)}, path)
+    raw = bytearray(path.read_bytes())
+    start = raw.index(np.arange(4, dtype=np.float32).tobytes())
+    raw[start] ^= 1
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match=rf"^cannot load checkpoint '{path}': the record model/data/0 is "
+                                              r"corrupt: its CRC-32 is 0x[0-9a-f]{8}, the archive says 0x[0-9a-f]{8}\."):
+        load(path)
+    with open(path, "rb") as handle, pytest.raises(CheckpointError, match=f"'{path}'"):
+        load(handle)
+    path.write_bytes(bytes(raw[: start + 2]))
+    with pytest.raises(CheckpointError, match=rf"'{path}': it is not a well-formed zip archive: it has no zip "
+                                              r"end-of-central-directory record"):
+        load(path)
+    # Failing writes name the target, not the temporary file.
+    with pytest.raises(OSError, match=rf"save: cannot write '{tmp_path / 'full.pth'}': No space") as info:
+        with _atomic.atomic_write(str(tmp_path / "full.pth")):
+            raise OSError(28, "No space left on device")
+    assert info.value.errno == 28 and info.value.filename == str(tmp_path / "full.pth")

@@ -15,3 +15,8 @@ __all__ = [
     "parse_idx",
     "read_idx",
 ]
+
+# --- WikiText-2 (word level) ---
+from ._wikitext import Dictionary, WikiText2, batchify, get_batch, wikitext_root  # noqa: E402
+
+__all__ += ["Dictionary", "WikiText2", "batchify", "get_batch", "wikitext_root"]

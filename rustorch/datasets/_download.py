@@ -48,24 +48,41 @@ def mnist_mirrors() -> list[str]:
 
 
 class _GunzipHasher:
-    """sha256 of the decompressed content of a (possibly multi-member) gzip stream, fed in chunks."""
+    """sha256 of the decompressed content of a (possibly multi-member) gzip stream, fed in chunks.
 
-    def __init__(self) -> None:
+    Inflates at most ``_CHUNK`` bytes at a time, so a small chunk of a gzip bomb never becomes
+    a huge buffer, and refuses content longer than ``max_size`` (when given) as soon as it
+    exceeds it.
+    """
+
+    def __init__(self, max_size: int | None = None) -> None:
         self._hash = hashlib.sha256()
         self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         self._fed_member = False
         self._members = 0
+        self._size = 0
+        self._max_size = max_size
 
     def update(self, data: bytes) -> None:
-        while data:
-            self._fed_member = True
-            self._hash.update(self._inflater.decompress(data))
-            if not self._inflater.eof:
+        while True:
+            if data:
+                self._fed_member = True
+            out = self._inflater.decompress(data, _CHUNK)
+            data = self._inflater.unconsumed_tail
+            self._size += len(out)
+            if self._max_size is not None and self._size > self._max_size:
+                raise ValueError(f"the content inflates to more than {self._max_size} bytes, the size "
+                                 "of the file expected")
+            self._hash.update(out)
+            if self._inflater.eof:
+                self._members += 1
+                data = self._inflater.unused_data
+                self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self._fed_member = False
+                if not data:
+                    return
+            elif not data and not out:
                 return
-            self._members += 1
-            data = self._inflater.unused_data
-            self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            self._fed_member = False
 
     def hexdigest(self) -> str:
         if self._fed_member or self._members == 0:
@@ -73,9 +90,9 @@ class _GunzipHasher:
         return self._hash.hexdigest()
 
 
-def _fetch(url: str, out: BinaryIO, timeout: float) -> str:
+def _fetch(url: str, out: BinaryIO, timeout: float, max_size: int | None = None) -> str:
     """Stream ``url`` into ``out``; return the sha256 of its gunzipped content."""
-    hasher = _GunzipHasher()
+    hasher = _GunzipHasher(max_size)
     with urllib.request.urlopen(url, timeout=timeout) as response:
         while True:
             chunk = response.read(_CHUNK)
@@ -97,7 +114,7 @@ def _describe(err: BaseException) -> str:
 
 
 def download_verified(filename: str, sha256: str, folder: str, mirrors: Sequence[str],
-                      timeout: float = 30.0) -> str:
+                      timeout: float = 30.0, max_size: int | None = None) -> str:
     """Download ``filename`` (a ``.gz``) from the first mirror that serves the right content.
 
     Args:
@@ -106,6 +123,8 @@ def download_verified(filename: str, sha256: str, folder: str, mirrors: Sequence
         folder: where the file is written (created if missing).
         mirrors: base URLs, tried in order.
         timeout: seconds for connecting and for each read.
+        max_size: the decompressed size the file must not exceed; a mirror serving more (a
+            gzip bomb) is abandoned as soon as its content grows past it.
 
     Returns the path of the verified file. Raises ``DownloadError`` listing every mirror's
     failure (HTTP status, connection error, timeout, bad gzip, truncation, checksum mismatch);
@@ -120,7 +139,7 @@ def download_verified(filename: str, sha256: str, folder: str, mirrors: Sequence
         try:
             with os.fdopen(fd, "wb") as out:
                 try:
-                    digest = _fetch(url, out, timeout)
+                    digest = _fetch(url, out, timeout, max_size)
                 except (OSError, EOFError, http.client.HTTPException, zlib.error, ValueError) as err:
                     failures.append(f"{url}: {_describe(err)}")
                     continue

@@ -6,13 +6,14 @@ the whole split as ``ToTensor()`` + ``Normalize((0.1307,), (0.3081,))`` would (f
 ``[N, 1, 28, 28]``), and ``MNIST.tensor_dataset()`` wraps that in a ``TensorDataset`` so the
 ``DataLoader`` gathers batches with one numpy index per array.
 
-Every file's decompressed content is checked against the official sha256 before use. Loaded
-arrays are cached per process by (path, modification time, size), read-only, so building the
-dataset again costs nothing and a changed file is read again.
+Every file's decompressed content is checked against the official sha256 before use, hashed
+while it is inflated into one buffer of the official size (a file that would inflate to more
+is refused there). Loaded arrays are cached per process, read-only, by path and the sha256 of
+the file's bytes on disk, so building the dataset again only re-hashes the file, and a file
+changed in any way is read and verified again.
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import zlib
@@ -44,7 +45,6 @@ _IDX_DTYPES = {
     0x0E: np.dtype(">f8"),
 }
 _GZIP_MAGIC = b"\x1f\x8b"
-_CACHE: dict[tuple[str, int, int], np.ndarray] = {}
 
 
 def parse_idx(content: bytes, source: str = "<bytes>") -> np.ndarray:
@@ -77,44 +77,183 @@ def parse_idx(content: bytes, source: str = "<bytes>") -> np.ndarray:
     array = np.frombuffer(content, dtype=dtype, offset=header).reshape(shape)
     if dtype.byteorder == ">":
         array = array.astype(dtype.newbyteorder("="))
-        array.flags.writeable = False
+    array.flags.writeable = False
     return array
 
 
-def _read_content(path: str) -> bytes:
-    """The file's bytes, decompressed when it is gzip (recognised by its magic, not its name)."""
+# The uncompressed sizes of the official files: a file is refused as soon as it would exceed
+# its size, so a small gzip file that inflates to gigabytes never gets further than this.
+_SIZES = {
+    "train-images-idx3-ubyte": 16 + 60000 * 28 * 28,
+    "train-labels-idx1-ubyte": 8 + 60000,
+    "t10k-images-idx3-ubyte": 16 + 10000 * 28 * 28,
+    "t10k-labels-idx1-ubyte": 8 + 10000,
+}
+_CHUNK = 1 << 20
+# zlib's deflate cannot compress better than about 1032:1.
+_MAX_DEFLATE_RATIO = 1032
+# Verified arrays by (real path, sha256 of the file's bytes on disk); a handful at most.
+_CACHE_ENTRIES = 8
+
+
+def _corrupt(path: str, problem: str) -> RuntimeError:
+    return RuntimeError(
+        f"MNIST: cannot decompress {path}: {problem}. The file is corrupt or truncated: delete it "
+        "and download it again (MNIST(..., download=True))."
+    )
+
+
+def _file_digest(path: str) -> str:
+    """The sha256 of the file's bytes as stored (compressed or not), read in chunks."""
+    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        content = f.read()
-    if content[:2] != _GZIP_MAGIC:
-        return content
-    try:
-        return gzip.decompress(content)
-    except (OSError, EOFError, zlib.error) as err:
-        raise RuntimeError(
-            f"MNIST: cannot decompress {path}: {err}. The file is corrupt or truncated: delete it "
-            "and download it again (MNIST(..., download=True))."
-        ) from None
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_content(path: str, expected_size: int | None = None):
+    """``(content, sha256 of content)``: the file's bytes, inflated when it is gzip (recognised by
+    its magic, not its name), read in one streaming pass into one buffer of the final size.
+
+    Memory stays bounded by the content's size: with ``expected_size`` given, a file whose
+    content would be longer is refused before the excess is inflated (and a raw file of another
+    size, or a gzip file whose trailer announces more, before anything is read); without it,
+    the IDX header announces the size, which must be one a file of this size can hold.
+
+    Raises ``RuntimeError`` for a broken or oversized gzip stream and ``ValueError`` for
+    content that does not match the announced size.
+    """
+    with open(path, "rb") as f:
+        file_size = os.fstat(f.fileno()).st_size
+        head = f.read(2)
+        if head != _GZIP_MAGIC:
+            if expected_size is not None and file_size != expected_size:
+                raise ValueError(f"{path}: the file has {file_size} bytes, but its content must have "
+                                 f"{expected_size}; it is truncated or not the right file")
+            f.seek(0)
+            content = bytearray(file_size)
+            if f.readinto(content) != file_size:
+                raise ValueError(f"{path}: the file shrank while it was read")
+            return content, hashlib.sha256(content).hexdigest()
+        if expected_size is not None and file_size >= 18:
+            f.seek(-4, os.SEEK_END)
+            announced = int.from_bytes(f.read(4), "little")
+            if announced > expected_size:
+                raise _corrupt(path, f"its gzip trailer announces {announced} bytes of content, more "
+                                     f"than the {expected_size} of the MNIST file it should hold")
+        f.seek(0)
+        return _inflate(f, path, file_size, expected_size)
+
+
+def _inflate(f, path: str, file_size: int, expected_size: int | None):
+    """Stream-inflate the (possibly multi-member) gzip file ``f`` into one bounded buffer."""
+    digest = hashlib.sha256()
+    content = bytearray(expected_size) if expected_size is not None else None
+    capacity = expected_size
+    filled = 0
+    head = bytearray()  # without an expected size: the first bytes, until the IDX header is read
+
+    def room() -> int:
+        # One byte more than may come, so an oversized stream shows itself; never 0 (unbounded).
+        return capacity - filled + 1 if capacity is not None else 4 + 4 * 255
+
+    for out in _inflated_chunks(f, path, room):
+        if content is None:
+            head += out
+            capacity = _idx_size_from_header(head, path, file_size)
+            if capacity is None:
+                continue
+            content, out = bytearray(capacity), bytes(head)
+        if filled + len(out) > capacity:
+            raise _corrupt(path, f"it inflates to more than {capacity} bytes, the size its content must have")
+        content[filled : filled + len(out)] = out
+        filled += len(out)
+        digest.update(out)
+    if content is None:
+        raise ValueError(f"{path}: the content ({len(head)} bytes) is too short for an IDX header")
+    if filled != capacity:
+        raise ValueError(f"{path}: the content has {filled} bytes, but {capacity} were expected; it is "
+                         "truncated or corrupt")
+    return content, digest.hexdigest()
+
+
+def _inflated_chunks(f, path: str, room):
+    """The inflated bytes of the gzip file ``f``, each chunk at most ``room()`` bytes long."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    in_member = False
+    at_end = False
+    data = b""
+    while True:
+        if not data and not at_end:
+            data = f.read(_CHUNK)
+            at_end = not data
+        if data:
+            in_member = True
+        try:
+            out = inflater.decompress(data, room())
+        except zlib.error as err:
+            raise _corrupt(path, str(err)) from None
+        data = inflater.unconsumed_tail
+        if out:
+            yield out
+        if inflater.eof:
+            in_member = False
+            data = inflater.unused_data
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif at_end and not data and not out:
+            break
+    if in_member:
+        raise _corrupt(path, "the gzip stream ends early")
+
+
+def _idx_size_from_header(head: bytearray, path: str, file_size: int) -> int | None:
+    """The total size an IDX content announces once ``head`` holds its header, else None."""
+    if len(head) < 4:
+        return None
+    if head[:2] != b"\x00\x00" or head[2] not in _IDX_DTYPES:
+        parse_idx(bytes(head[:4]), path)  # raises the descriptive error
+    header = 4 + 4 * head[3]
+    if len(head) < header:
+        return None
+    shape = np.frombuffer(bytes(head[4:header]), dtype=">u4")
+    size = header + int(np.prod(shape, dtype=object)) * _IDX_DTYPES[head[2]].itemsize
+    if size > _MAX_DEFLATE_RATIO * file_size + header:
+        raise ValueError(f"{path}: the IDX header announces {size} bytes, more than a {file_size}-byte "
+                         "gzip file can hold; the file is corrupt")
+    return size
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file, gzip-compressed or raw, into a read-only numpy array (no checksum).
 
+    Memory stays bounded by the size the IDX header announces, which must fit the file.
     Raises ``FileNotFoundError`` for a missing file, ``RuntimeError`` for a broken gzip stream
     and ``ValueError`` for a malformed IDX content (see ``parse_idx``).
     """
     path = os.fspath(path)
-    return parse_idx(_read_content(path), path)
+    content, _ = _read_content(path)
+    return parse_idx(content, path)
+
+
+_CACHE: dict[tuple[str, str], np.ndarray] = {}
 
 
 def _load_verified(path: str, name: str) -> np.ndarray:
-    """Read ``path`` after checking its decompressed content against the sha256 of ``name``."""
-    stat = os.stat(path)
-    key = (os.path.realpath(path), stat.st_mtime_ns, stat.st_size)
+    """Read ``path`` after checking its decompressed content against the sha256 of ``name``.
+
+    Each call hashes the file's bytes as stored, so a file rewritten in place (even with its
+    size and modification time restored) is read and verified again; the same bytes verified
+    before in this process give the cached array without inflating again.
+    """
+    key = (os.path.realpath(path), _file_digest(path))
     cached = _CACHE.get(key)
     if cached is not None:
         return cached
-    content = _read_content(path)
-    digest = hashlib.sha256(content).hexdigest()
+    try:
+        content, digest = _read_content(path, _SIZES[name])
+    except ValueError as err:
+        raise RuntimeError(f"MNIST: {err}. Delete it and download it again (MNIST(..., download=True)).") from None
     if digest != _SHA256[name]:
         raise RuntimeError(
             f"MNIST: checksum mismatch for {path}: the sha256 of its uncompressed content is "
@@ -122,6 +261,8 @@ def _load_verified(path: str, name: str) -> np.ndarray:
             "download it again (MNIST(..., download=True))."
         )
     array = parse_idx(content, path)
+    while len(_CACHE) >= _CACHE_ENTRIES:
+        del _CACHE[next(iter(_CACHE))]
     _CACHE[key] = array
     return array
 
@@ -242,7 +383,7 @@ class MNIST(Dataset):
                 except RuntimeError:
                     pass
             folder = os.path.dirname(path) if path else os.path.join(self.root, "MNIST", "raw")
-            download_verified(name + ".gz", digest, folder, mirrors)
+            download_verified(name + ".gz", digest, folder, mirrors, max_size=_SIZES[name])
             if path is not None and not path.endswith(".gz"):
                 # The raw file would still be found before the fresh .gz beside it.
                 os.remove(path)

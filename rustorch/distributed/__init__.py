@@ -11,17 +11,22 @@ the compiled backward program. :mod:`rustorch.distributed.sharding` holds the fu
 recipe: a ``jax.jit`` train step over a mesh with the batch sharded and the parameters
 replicated or FSDP-sharded, and checkpoints of sharded state.
 """
+from . import sharding
 from ._collectives import (
     ReduceOp,
     Work,
     all_gather,
     all_gather_into_tensor,
+    all_gather_object,
     all_reduce,
     barrier,
     broadcast,
+    broadcast_object_list,
+    gather,
     reduce,
     reduce_scatter,
     reduce_scatter_tensor,
+    scatter,
 )
 from ._process_group import (
     AXIS,
@@ -50,10 +55,13 @@ __all__ = [
     "Work",
     "all_gather",
     "all_gather_into_tensor",
+    "all_gather_object",
     "all_reduce",
     "barrier",
     "broadcast",
+    "broadcast_object_list",
     "destroy_process_group",
+    "gather",
     "get_backend",
     "get_node_local_rank",
     "get_rank",
@@ -69,4 +77,6 @@ __all__ = [
     "reduce",
     "reduce_scatter",
     "reduce_scatter_tensor",
+    "scatter",
+    "sharding",
 ]

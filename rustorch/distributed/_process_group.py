@@ -198,14 +198,14 @@ def init_process_group(
     coordinator, world_size, rank = _rendezvous(init_method, world_size, rank)
     if world_size < 1 or not 0 <= rank < world_size:
         raise ValueError(f"init_process_group: rank {rank} is not in [0, world_size={world_size})")
-    if backend == "gloo":
+    from jax._src import xla_bridge
+
+    if backend == "gloo" and not xla_bridge.backends_are_initialized():
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
         if not os.environ.get("JAX_PLATFORMS"):
             jax.config.update("jax_platforms", "cpu")
     owns_runtime = False
     if world_size > 1 and not jax.distributed.is_initialized():
-        from jax._src import xla_bridge
-
         if xla_bridge.backends_are_initialized():
             raise RuntimeError(
                 "init_process_group must run before JAX starts its backends: call it at the top of "
@@ -243,6 +243,13 @@ def init_process_group(
     from . import _spmd
 
     _spmd.install()
+    if world_size > 1:
+        # XLA's gloo connects the processes at their first collective and gives up if a peer
+        # is more than 30 s late; here they all arrive together, straight from the rendezvous,
+        # and later collectives reuse the connections.
+        from ._collectives import barrier
+
+        barrier()
 
 
 def _gpu_expected() -> bool:

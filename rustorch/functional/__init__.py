@@ -90,3 +90,17 @@ from ._nadam import NAdamHyperparams, NAdamState, nadam
 from ._radam import RAdamHyperparams, RAdamState, radam
 from ._rmsprop import RMSpropHyperparams, RMSpropState, rmsprop
 
+# --- more losses, distances, one_hot (surface block) ---
+from ._losses import (
+    binary_cross_entropy,
+    cosine_embedding_loss,
+    cosine_similarity,
+    huber_loss,
+    kl_div,
+    margin_ranking_loss,
+    normalize,
+    one_hot,
+    pairwise_distance,
+    smooth_l1_loss,
+    triplet_margin_loss,
+)

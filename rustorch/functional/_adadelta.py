@@ -42,6 +42,7 @@ AdadeltaHyperparams = hyperparams_type(
         WEIGHT_DECAY,
     ),
     "Adadelta's hyperparameters as float32 scalar arrays (``rho`` also as ``1 - rho``).",
+    __name__,
 )
 
 

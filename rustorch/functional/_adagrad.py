@@ -44,6 +44,7 @@ AdagradHyperparams = hyperparams_type(
         EPS,
     ),
     "Adagrad's hyperparameters as float32 scalar arrays.",
+    __name__,
 )
 
 

@@ -35,8 +35,12 @@ from ._optimizer import (
     check_float_params,
     complement_hyperparameter,
     compute_dtype,
+    from_real as _from_real,
+    lerp as _lerp,
+    one_minus_power,
     plan_leaves,
     scalar_hyperparameter,
+    to_real as _to_real,
 )
 
 _LR = (lambda v: 0.0 <= v, "Invalid learning rate: {value} (expected lr >= 0)")
@@ -131,30 +135,14 @@ class AdamState(NamedTuple):
         return self._replace(hyperparams=self.hyperparams.set(**changes))
 
 
-def _to_real(x):
-    """PyTorch's ``view_as_real``: a complex array as ``[..., 2]`` real and imaginary parts."""
-    return jnp.stack([jnp.real(x), jnp.imag(x)], axis=-1)
-
-
-def _from_real(x, dtype):
-    return jax.lax.complex(x[..., 0], x[..., 1]).astype(dtype)
-
-
-def _lerp(start, end, weight):
-    # ATen's vectorised lerp: the formula switches at |weight| = 0.5 for accuracy, and both
-    # forms are one fused multiply-add from a selected base.
-    small = jnp.abs(weight) < 0.5
-    return jnp.where(small, start, end) + jnp.where(small, weight, weight - 1) * (end - start)
-
-
 def _bias_corrections(hp: AdamHyperparams, steps):
     """``step_size = lr / (1 - beta1**step)`` and ``sqrt(1 - beta2**step)`` for a vector of steps.
 
     ``1 - beta**step`` is ``-expm1(step * log1p(-(1 - beta)))``, accurate to a few float32 ulps
     of PyTorch's double-precision value (a float32 power would lose up to 1e-5 relative).
     """
-    bc1 = -jnp.expm1(steps * jnp.log1p(-hp.one_minus_beta1))
-    bc2 = -jnp.expm1(steps * jnp.log1p(-hp.one_minus_beta2))
+    bc1 = one_minus_power(hp.one_minus_beta1, steps)
+    bc2 = one_minus_power(hp.one_minus_beta2, steps)
     return hp.lr / bc1, jnp.sqrt(bc2)
 
 

@@ -36,6 +36,7 @@ from ._optimizer import (
 AdamaxHyperparams = hyperparams_type(
     "AdamaxHyperparams", (LR, BETA1, BETA2, EPS, WEIGHT_DECAY),
     "Adamax's hyperparameters as float32 scalar arrays (each beta also as ``1 - beta``).",
+    __name__,
 )
 
 

@@ -29,8 +29,9 @@ def _additive_mask(mask, dtype, allowed_when_true: bool):
 def _safe_softmax(scores):
     """Softmax over the last axis that gives 0 (not NaN) on rows that are all ``-inf``, as
     PyTorch's ``_safe_softmax`` in scaled dot-product attention."""
-    out = jax.nn.softmax(scores, axis=-1)
     all_masked = jnp.all(scores == -jnp.inf, axis=-1, keepdims=True)
+    # Masked rows go through the softmax as zeros, so that no NaN reaches the gradient either.
+    out = jax.nn.softmax(jnp.where(all_masked, jnp.zeros((), scores.dtype), scores), axis=-1)
     return jnp.where(all_masked, jnp.zeros((), out.dtype), out)
 
 

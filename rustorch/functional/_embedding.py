@@ -1,7 +1,6 @@
 """Embedding lookup with PyTorch's gradient rules (``padding_idx``, ``scale_grad_by_freq``, ``max_norm``)."""
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 from jax import lax
 

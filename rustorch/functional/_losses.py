@@ -91,16 +91,30 @@ def _index_target(op: str, input: jax.Array, target: jax.Array, class_dim: int, 
         target = target.astype(jnp.int32)
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
         raise TypeError(f"{op}: ignore_index must be an int, got {ignore_index!r}")
-    num_classes = input.shape[class_dim]
     if not isinstance(target, jax.core.Tracer):
-        values = np.asarray(target)
-        bad = (values != ignore_index) & ((values < 0) | (values >= num_classes))
-        if bad.any():
-            raise IndexError(
-                f"{op}: Target {int(values[bad].flat[0])} is out of bounds: class indices must "
-                f"lie in [0, {num_classes}) or equal ignore_index={ignore_index}"
-            )
+        check_class_targets(op, np.asarray(target), input.shape[class_dim], ignore_index)
     return target
+
+
+def target_out_of_range(target, num_classes: int, ignore_index: int):
+    """Elementwise: the class-index ``target`` lies outside ``[0, num_classes)`` and is not
+    ``ignore_index`` (works on numpy arrays and on traced JAX arrays)."""
+    return (target != ignore_index) & ((target < 0) | (target >= num_classes))
+
+
+def class_target_error(op: str, value: int, num_classes: int, ignore_index: int) -> IndexError:
+    """PyTorch's "Target k is out of bounds" error for a bad class index."""
+    return IndexError(
+        f"{op}: Target {value} is out of bounds: class indices must lie in [0, {num_classes}) "
+        f"or equal ignore_index={ignore_index}"
+    )
+
+
+def check_class_targets(op: str, values: np.ndarray, num_classes: int, ignore_index: int) -> None:
+    """Raise :func:`class_target_error` for the first out-of-range entry of concrete targets."""
+    bad = target_out_of_range(values, num_classes, ignore_index)
+    if bad.any():
+        raise class_target_error(op, int(values[bad].flat[0]), num_classes, ignore_index)
 
 
 def _nll(logp, target, weight, ignore_index, reduction, class_dim):
@@ -387,3 +401,263 @@ def binary_cross_entropy_with_logits(
     if "weight" in extra:
         loss = loss * extra["weight"]
     return _reduce(loss, reduction)
+
+
+# --------------------------------------------------------------------------- more losses
+# binary_cross_entropy, kl_div, smooth_l1_loss, huber_loss, margin_ranking_loss,
+# cosine_embedding_loss, triplet_margin_loss (aten/src/ATen/native/Loss.cpp, LossBinaryCrossEntropy.cpp).
+
+_BCE_EPSILON = 1e-12
+
+
+@jax.custom_vjp
+def _bce_pointwise(input, target):
+    # aten: (t - 1) * max(log1p(-x), -100) - t * max(log(x), -100)
+    log_x = jnp.maximum(jnp.log(input), -100.0)
+    log_1mx = jnp.maximum(jnp.log1p(-input), -100.0)
+    return (target - 1) * log_1mx - target * log_x
+
+
+def _bce_fwd(input, target):
+    return _bce_pointwise(input, target), (input, target)
+
+
+def _bce_bwd(residuals, grad):
+    input, target = residuals
+    # aten's binary_cross_entropy_backward and binary_cross_entropy_target_backward.
+    eps = jnp.asarray(_BCE_EPSILON, input.dtype)
+    grad_input = grad * (input - target) / jnp.maximum((1 - input) * input, eps)
+    grad_target = grad * (jnp.maximum(jnp.log1p(-input), -100.0) - jnp.maximum(jnp.log(input), -100.0))
+    return grad_input, grad_target
+
+
+_bce_pointwise.defvjp(_bce_fwd, _bce_bwd)
+
+
+def _check_broadcast_weight(op: str, weight, input: jax.Array):
+    if weight is None:
+        return None
+    weight = _as_float_input(op, "weight", weight)
+    _check_same_dtype(op, "weight", weight, input)
+    try:
+        shape = jnp.broadcast_shapes(weight.shape, input.shape)
+    except ValueError:
+        shape = None
+    if shape != input.shape:
+        raise ValueError(f"{op}: weight of shape {tuple(weight.shape)} must broadcast to the input shape "
+                         f"{tuple(input.shape)}")
+    return weight
+
+
+def binary_cross_entropy(
+    input: jax.Array,
+    target: jax.Array,
+    weight: Optional[jax.Array] = None,
+    reduction: str = "mean",
+) -> jax.Array:
+    """Binary cross entropy on probabilities, as ``torch.nn.functional.binary_cross_entropy``.
+
+    ``l = -w * (t * max(log(x), -100) + (1 - t) * max(log(1 - x), -100))`` elementwise (the
+    logs are clamped at -100, as PyTorch, so ``x = 0`` or ``1`` gives a finite loss). The
+    gradient is PyTorch's: ``w * (x - t) / max(x * (1 - x), 1e-12)`` for the input and
+    ``w * (max(log(1 - x), -100) - max(log(x), -100))`` for the target.
+
+    Args:
+        input: probabilities in [0, 1] (values outside give NaN; PyTorch raises on CPU).
+        target: floating targets of the input's shape and dtype.
+        weight: optional rescaling weight broadcastable to the input's shape.
+        reduction: ``'none'``, ``'mean'`` (default) or ``'sum'``.
+
+    Raises:
+        ValueError: target shape differs from the input's (PyTorch's "Using a target size ...
+            that is different to the input size"), bad weight shape or reduction.
+        TypeError: non-floating arrays or different dtypes.
+    """
+    op = "binary_cross_entropy"
+    check_reduction(op, reduction)
+    input = _as_float_input(op, "input", input)
+    target = _as_float_input(op, "target", target)
+    _check_same_dtype(op, "target", target, input)
+    if target.shape != input.shape:
+        raise ValueError(
+            f"{op}: Using a target size ({tuple(target.shape)}) that is different to the input size "
+            f"({tuple(input.shape)}) is deprecated. Please ensure they have the same size.")
+    weight = _check_broadcast_weight(op, weight, input)
+    loss = _bce_pointwise(input, target)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def kl_div(input: jax.Array, target: jax.Array, reduction: str = "mean", log_target: bool = False) -> jax.Array:
+    """Kullback-Leibler divergence with log-probability ``input``, as
+    ``torch.nn.functional.kl_div``: ``l = xlogy(t, t) - t * input`` (``log_target``:
+    ``exp(t) * (t - input)``). ``'batchmean'`` divides the sum by the batch size (the
+    mathematically right KL); ``'mean'`` by the element count.
+
+    Raises:
+        ValueError: bad reduction. TypeError: non-floating arrays.
+    """
+    op = "kl_div"
+    if reduction not in ("none", "mean", "sum", "batchmean"):
+        raise ValueError(f"{op}: {reduction} is not a valid value for reduction")
+    input = _as_float_input(op, "input", input)
+    target = _as_float_input(op, "target", target)
+    _check_same_dtype(op, "target", target, input)
+    if log_target:
+        loss = jnp.exp(target) * (target - input)
+    else:
+        loss = jax.scipy.special.xlogy(target, target) - target * input
+    if reduction == "batchmean":
+        return jnp.sum(loss) / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction)
+
+
+def smooth_l1_loss(input: jax.Array, target: jax.Array, reduction: str = "mean", beta: float = 1.0) -> jax.Array:
+    """``0.5 d^2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta`` (``d = input - target``),
+    as ``torch.nn.functional.smooth_l1_loss``; ``beta = 0`` is the L1 loss.
+
+    Raises:
+        ValueError: negative ``beta``, shapes that differ, bad reduction.
+    """
+    if beta < 0:
+        raise ValueError("smooth_l1_loss does not support negative values for beta.")
+    diff = _checked_difference("smooth_l1_loss", input, target, reduction)
+    absolute = jax.lax.stop_gradient(jnp.sign(diff)) * diff
+    if beta == 0:
+        return _reduce(absolute, reduction)
+    loss = jnp.where(absolute < beta, 0.5 * diff * diff / beta, absolute - 0.5 * beta)
+    return _reduce(loss, reduction)
+
+
+def huber_loss(input: jax.Array, target: jax.Array, reduction: str = "mean", delta: float = 1.0) -> jax.Array:
+    """``0.5 d^2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``, as
+    ``torch.nn.functional.huber_loss``.
+
+    Raises:
+        ValueError: non-positive ``delta``, shapes that differ, bad reduction.
+    """
+    if delta <= 0:
+        raise ValueError(f"huber_loss does not support non-positive values for delta, got {delta}")
+    diff = _checked_difference("huber_loss", input, target, reduction)
+    absolute = jax.lax.stop_gradient(jnp.sign(diff)) * diff
+    loss = jnp.where(absolute < delta, 0.5 * diff * diff, delta * (absolute - 0.5 * delta))
+    return _reduce(loss, reduction)
+
+
+def margin_ranking_loss(input1: jax.Array, input2: jax.Array, target: jax.Array, margin: float = 0.0,
+                        reduction: str = "mean") -> jax.Array:
+    """``max(0, -y (x1 - x2) + margin)``, as ``torch.nn.functional.margin_ranking_loss``.
+
+    Raises:
+        ValueError: inputs of different ranks, bad reduction.
+    """
+    op = "margin_ranking_loss"
+    check_reduction(op, reduction)
+    input1 = _as_float_input(op, "input1", input1)
+    input2 = _as_float_input(op, "input2", input2)
+    target = jnp.asarray(target).astype(input1.dtype)
+    if not input1.ndim == input2.ndim == target.ndim:
+        raise ValueError(f"{op} : All input tensors should have same dimension but got sizes: input1: "
+                         f"{tuple(input1.shape)}, input2: {tuple(input2.shape)}, target: {tuple(target.shape)} ")
+    loss = jax.nn.relu(-target * (input1 - input2) + margin)
+    return _reduce(loss, reduction)
+
+
+def cosine_embedding_loss(input1: jax.Array, input2: jax.Array, target: jax.Array, margin: float = 0.0,
+                          reduction: str = "mean") -> jax.Array:
+    """``1 - cos(x1, x2)`` where ``y = 1``, ``max(0, cos(x1, x2) - margin)`` where ``y = -1``,
+    as ``torch.nn.functional.cosine_embedding_loss`` (``cos`` over the last dim of ``[N, D]`` or
+    ``[D]`` inputs, with PyTorch's ``1e-12`` added to each squared magnitude).
+
+    Raises:
+        ValueError: inputs that are not 1-D/2-D, or a target of the wrong shape.
+    """
+    op = "cosine_embedding_loss"
+    check_reduction(op, reduction)
+    input1 = _as_float_input(op, "input1", input1)
+    input2 = _as_float_input(op, "input2", input2)
+    if input1.ndim not in (1, 2) or input1.shape != input2.shape:
+        raise ValueError(f"{op}: expected two 1-D or 2-D inputs of the same shape, got {tuple(input1.shape)} and "
+                         f"{tuple(input2.shape)}")
+    target = jnp.asarray(target)
+    if target.shape != input1.shape[:-1]:
+        raise ValueError(f"{op}: expected target of shape {tuple(input1.shape[:-1])}, got {tuple(target.shape)}")
+    axis = input1.ndim - 1
+    eps = _BCE_EPSILON
+    prod_sum = jnp.sum(input1 * input2, axis=axis)
+    mag1 = jnp.sum(input1 * input1, axis=axis) + eps
+    mag2 = jnp.sum(input2 * input2, axis=axis) + eps
+    cos = prod_sum / jnp.sqrt(mag1 * mag2)
+    zero = jnp.zeros((), cos.dtype)
+    positive = jnp.where(target == 1, 1 - cos, zero)
+    negative = jnp.where(target == -1, jax.nn.relu(cos - margin), zero)
+    return _reduce(positive + negative, reduction)
+
+
+def pairwise_distance(x1: jax.Array, x2: jax.Array, p: float = 2.0, eps: float = 1e-6,
+                      keepdim: bool = False) -> jax.Array:
+    """``norm(x1 - x2 + eps, p)`` over the last dim, as ``torch.nn.functional.pairwise_distance``."""
+    diff = x1 - x2 + eps
+    axis = max(x1.ndim, x2.ndim) - 1
+    a = jnp.abs(diff)
+    if p == math.inf:
+        return jnp.max(a, axis=axis, keepdims=keepdim)
+    if p == 2:
+        return jnp.sqrt(jnp.sum(diff * diff, axis=axis, keepdims=keepdim))
+    return jnp.sum(a ** p, axis=axis, keepdims=keepdim) ** (1.0 / p)
+
+
+def triplet_margin_loss(anchor: jax.Array, positive: jax.Array, negative: jax.Array, margin: float = 1.0,
+                        p: float = 2.0, eps: float = 1e-6, swap: bool = False, reduction: str = "mean") -> jax.Array:
+    """``max(d(a, p) - d(a, n) + margin, 0)`` with ``d`` the :func:`pairwise_distance`
+    (``swap``: ``d(a, n)`` becomes ``min(d(a, n), d(p, n))``), as
+    ``torch.nn.functional.triplet_margin_loss``.
+
+    Raises:
+        ValueError: inputs of different ranks, bad reduction.
+    """
+    op = "triplet_margin_loss"
+    check_reduction(op, reduction)
+    if not anchor.ndim == positive.ndim == negative.ndim:
+        raise ValueError(f"{op}: The anchor, positive, and negative tensors are expected to have the same number "
+                         f"of dimensions, but got: anchor {anchor.ndim}D, positive {positive.ndim}D, and negative "
+                         f"{negative.ndim}D inputs")
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_neg = jnp.minimum(d_neg, pairwise_distance(positive, negative, p, eps))
+    return _reduce(jax.nn.relu(margin + d_pos - d_neg), reduction)
+
+
+def cosine_similarity(x1: jax.Array, x2: jax.Array, dim: int = 1, eps: float = 1e-8) -> jax.Array:
+    """``sum(x1 * x2) / (max(|x1|, eps) * max(|x2|, eps))`` along ``dim`` (broadcast), as
+    ``torch.nn.functional.cosine_similarity``."""
+    x1, x2 = jnp.broadcast_arrays(x1, x2)
+    n1 = jnp.sqrt(jnp.sum(x1 * x1, axis=dim, keepdims=True))
+    n2 = jnp.sqrt(jnp.sum(x2 * x2, axis=dim, keepdims=True))
+    return jnp.sum((x1 / jnp.maximum(n1, eps)) * (x2 / jnp.maximum(n2, eps)), axis=dim)
+
+
+def normalize(input: jax.Array, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> jax.Array:
+    """``input / max(norm(input, p, dim), eps)``, as ``torch.nn.functional.normalize``."""
+    a = jnp.abs(input)
+    if p == math.inf:
+        norm = jnp.max(a, axis=dim, keepdims=True)
+    elif p == 2:
+        total = jnp.sum(input * input, axis=dim, keepdims=True)
+        positive = total > 0
+        norm = jnp.where(positive, jnp.sqrt(jnp.where(positive, total, 1)), 0)
+    else:
+        norm = jnp.sum(a ** p, axis=dim, keepdims=True) ** (1.0 / p)
+    return input / jnp.maximum(norm, eps)
+
+
+def one_hot(tensor: jax.Array, num_classes: int) -> jax.Array:
+    """``[..., num_classes]`` rows with a 1 at each index of the integer ``tensor``, in JAX's
+    default integer dtype (int64 with x64, else int32), as ``torch.nn.functional.one_hot``.
+    Out-of-range indices give all-zero rows under tracing; the facade checks concrete values."""
+    if not jnp.issubdtype(tensor.dtype, jnp.integer):
+        raise TypeError(f"one_hot is only applicable to index tensor, got dtype {tensor.dtype}")
+    dtype = jax.dtypes.canonicalize_dtype(np.int64)
+    return (tensor[..., None] == jnp.arange(num_classes, dtype=tensor.dtype)).astype(dtype)

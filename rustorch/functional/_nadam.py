@@ -53,6 +53,7 @@ NAdamHyperparams = hyperparams_type(
            "Invalid momentum_decay value: {value} (expected momentum_decay >= 0)",
            (("momentum_decay", False),))),
     "NAdam's hyperparameters as float32 scalar arrays (each beta also as ``1 - beta``).",
+    __name__,
 )
 
 

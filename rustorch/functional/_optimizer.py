@@ -285,7 +285,7 @@ def _hyper_fields(op: str, spec: Hyper, value) -> dict:
     }
 
 
-def hyperparams_type(type_name: str, table: Sequence[Hyper], doc: str) -> type:
+def hyperparams_type(type_name: str, table: Sequence[Hyper], doc: str, module: str) -> type:
     """A ``NamedTuple`` type holding ``table``'s hyperparameters as float32 scalar arrays.
 
     The type gets ``create(op, **values)`` (validate every constructor value as PyTorch's
@@ -310,8 +310,8 @@ def hyperparams_type(type_name: str, table: Sequence[Hyper], doc: str) -> type:
                 out.update(_hyper_fields(op, spec, value))
         return cls(**out)
 
-    def set(self, op: str = "with_hyperparams", **changes):
-        unknown = set(changes) - set(names)
+    def replace(self, op: str = "with_hyperparams", **changes):
+        unknown = {*changes} - {*names}
         if unknown:
             raise TypeError(
                 f"{op}: unknown {type_name.removesuffix('Hyperparams')} hyperparameter(s) "
@@ -324,8 +324,8 @@ def hyperparams_type(type_name: str, table: Sequence[Hyper], doc: str) -> type:
         return self._replace(**out)
 
     return type(type_name, (base,), {
-        "__slots__": (), "__doc__": doc, "names": names,
-        "create": classmethod(create), "set": set,
+        "__slots__": (), "__doc__": doc, "__module__": module, "names": names,
+        "create": classmethod(create), "set": replace,
     })
 
 

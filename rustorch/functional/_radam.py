@@ -50,6 +50,7 @@ from ._optimizer import (
 RAdamHyperparams = hyperparams_type(
     "RAdamHyperparams", (LR, BETA1, BETA2, EPS, WEIGHT_DECAY),
     "RAdam's hyperparameters as float32 scalar arrays (each beta also as ``1 - beta``).",
+    __name__,
 )
 
 

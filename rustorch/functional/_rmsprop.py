@@ -56,6 +56,7 @@ RMSpropHyperparams = hyperparams_type(
               (("momentum", False),)),
     ),
     "RMSprop's hyperparameters as float32 scalar arrays (``alpha`` also as ``1 - alpha``).",
+    __name__,
 )
 
 

@@ -61,6 +61,20 @@ from . import utils
 from . import parallel
 from .parallel import DataParallel
 from ..stateful._sync_batchnorm import SyncBatchNorm
+# --- more losses, init, utils (surface block) ---
+from ..stateful import (
+    BCELoss,
+    CosineEmbeddingLoss,
+    HuberLoss,
+    KLDivLoss,
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyLinear,
+    MarginRankingLoss,
+    SmoothL1Loss,
+    TripletMarginLoss,
+)
+from . import init, utils
 
 # --- advanced CNN layers ---
 from ..stateful import (

@@ -33,6 +33,20 @@ from ..stateful._layers import dropout
 # --- sequence models: embedding, normalisation, attention ---
 from ..stateful._sequence import embedding, group_norm, layer_norm, rms_norm
 from ..stateful._transformer import multi_head_attention_forward, scaled_dot_product_attention
+# --- more losses, distances, one_hot (surface block) ---
+from ..stateful._nn_functional import (
+    binary_cross_entropy,
+    cosine_embedding_loss,
+    cosine_similarity,
+    huber_loss,
+    kl_div,
+    margin_ranking_loss,
+    normalize,
+    one_hot,
+    pairwise_distance,
+    smooth_l1_loss,
+    triplet_margin_loss,
+)
 
 # --- advanced CNNs: N-d convolution, pooling, padding, resizing, image normalisation ---
 from ..stateful._nn_functional_cnn import (

@@ -7,23 +7,24 @@ classes. Emitting opcodes directly means torch never has to be importable: ``pic
 would look every global up in its module to verify it.
 
 Reader: :class:`RestrictedUnpickler` subclasses ``pickle.Unpickler``. Its ``find_class`` maps
-an allowlist of PyTorch names to local stand-ins that build numpy arrays and raises
+an allowlist of PyTorch names to local stand-ins that build numpy views and raises
 ``CheckpointError`` for every other name without ever calling ``super().find_class``, so no
-module is imported and nothing the file names is called. Before unpickling, :func:`prescan`
-walks the opcodes with ``pickletools.genops`` (which only decodes them) and refuses opcodes a
-state dict never needs and absurd memo indices, a defence in depth on top of ``find_class``.
+module is imported and nothing the file names is called. Before unpickling,
+:func:`._opscan.scan` checks the opcodes in linear time and refuses those a state dict never
+needs and memo indices that would make the unpickler allocate more than the file's size, a
+defence in depth on top of ``find_class``. Tensors are views of their storage's buffer, as
+``torch.load``'s tensors share their storages.
 """
 import collections
 import collections.abc
 import io
 import pickle
-import pickletools
 import struct
 from typing import NamedTuple
 
 import numpy as np
 
-from . import _dtypes, _values
+from . import _dtypes, _layout, _opscan, _values
 from ._errors import CheckpointError, checkpoint_error
 
 # ---------------------------------------------------------------------------------------------
@@ -158,6 +159,9 @@ class CheckpointPickler:
         elif isinstance(value, (list, tuple)):
             self._container(value, path, self._sequence)
         else:
+            refusal = _values.object_with_state_dict(value, _values.describe_path("obj", path))
+            if refusal is not None:
+                raise refusal
             raise TypeError(
                 f"save: {_values.describe_path('obj', path)} is a {type(value).__name__}; a "
                 "checkpoint holds dict, list, tuple, int, float, bool, str, None and arrays "
@@ -262,40 +266,6 @@ def dumps(obj):
 # Reading
 # ---------------------------------------------------------------------------------------------
 
-# Opcodes a torch.save'd object never needs and that could reach beyond plain data:
-# INST/OBJ/NEWOBJ/NEWOBJ_EX build instances of classes, EXT1/2/4 fetch globals from copyreg's
-# registry, PERSID is the text persistent id, and the buffer opcodes need out-of-band data.
-_REFUSED_OPCODES = frozenset(
-    ["INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "EXT1", "EXT2", "EXT4", "PERSID", "NEXT_BUFFER", "READONLY_BUFFER"]
-)
-_MEMO_OPCODES = frozenset(["PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET"])
-
-
-def prescan(data: bytes, source: str) -> None:
-    """Refuse a pickle with opcodes no checkpoint needs or with memo indices out of range.
-
-    ``pickletools.genops`` only decodes opcodes and their arguments; nothing is built or run.
-    A memo index can never legitimately exceed the number of opcodes, and refusing larger ones
-    stops a tiny file from making the C unpickler allocate a gigantic memo table.
-    """
-    try:
-        operations = list(pickletools.genops(data))
-    except Exception as error:
-        raise checkpoint_error(source, f"the pickle data.pkl is corrupt or truncated ({error})") from None
-    limit = len(operations)
-    for opcode, argument, position in operations:
-        if opcode.name in _REFUSED_OPCODES:
-            raise checkpoint_error(
-                source,
-                f"the pickle uses the opcode {opcode.name} at byte {position}, which builds arbitrary "
-                "objects and never appears in a saved state dict; the file was refused",
-            )
-        if opcode.name in _MEMO_OPCODES:
-            if not isinstance(argument, int) or not 0 <= argument <= limit:
-                raise checkpoint_error(
-                    source, f"the pickle uses the out-of-range memo index {argument!r} at byte {position}"
-                )
-
 
 class _Malformed(Exception):
     """Raised by the stand-ins; :func:`loads` turns it into a ``CheckpointError`` naming the file."""
@@ -329,7 +299,7 @@ class StorageType(_Guarded):
 
 
 class LoadedStorage(_Guarded):
-    """A storage read from ``data/<key>``: a flat read-only numpy array."""
+    """A storage read from ``data/<key>``: a flat numpy array over the record's buffer."""
 
     __slots__ = ("key", "array")
 
@@ -342,12 +312,16 @@ class LoadedStorage(_Guarded):
 
 
 class LoadedTensor(_Guarded):
-    """A tensor rebuilt by a stand-in; :func:`finish` swaps it for the caller's array type."""
+    """A tensor rebuilt by a stand-in: a view of its storage's array.
 
-    __slots__ = ("array",)
+    :func:`finish` swaps it for the caller's array type.
+    """
 
-    def __init__(self, array: np.ndarray):
+    __slots__ = ("array", "storage")
+
+    def __init__(self, array: np.ndarray, storage: str):
         object.__setattr__(self, "array", array)
+        object.__setattr__(self, "storage", storage)
 
     def __repr__(self):
         return f"<tensor {self.array.dtype}{list(self.array.shape)}>"
@@ -369,53 +343,32 @@ class _StandIn(_Guarded):
         return f"<{self.qualname} stand-in>"
 
 
-def _check_int_tuple(value, what: str) -> tuple:
-    if type(value) is not tuple or any(type(v) is not int or v < 0 for v in value):
-        raise _Malformed(f"the {what} of a tensor must be a tuple of non-negative ints, got {value!r}")
-    return value
-
-
-def _materialise(storage, storage_offset, size, stride) -> LoadedTensor:
-    """The tensor ``storage[storage_offset:]`` viewed with ``size`` and ``stride``, copied out."""
+def _view(storage, storage_offset, size, stride) -> LoadedTensor:
+    """The tensor ``storage[storage_offset:]`` viewed with ``size`` and ``stride``; shares memory."""
     if not isinstance(storage, LoadedStorage):
-        raise _Malformed(f"a tensor was rebuilt from {storage!r} instead of a storage")
-    if type(storage_offset) is not int or storage_offset < 0:
-        raise _Malformed(f"a tensor has the invalid storage offset {storage_offset!r}")
-    size = _check_int_tuple(size, "size")
-    stride = _check_int_tuple(stride, "stride")
-    if len(size) != len(stride):
-        raise _Malformed(f"a tensor has size {size} but stride {stride} of a different length")
-    base = storage.array
-    if 0 in size:
-        if storage_offset > base.size:
-            raise _Malformed(f"a tensor starts at element {storage_offset} of a storage of {base.size} elements")
-        return LoadedTensor(np.empty(size, dtype=base.dtype))
-    last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride))
-    if last >= base.size:
-        raise _Malformed(
-            f"a tensor of size {size}, stride {stride} and offset {storage_offset} reaches element "
-            f"{last} of storage {storage.key!r}, which has only {base.size} elements"
-        )
-    itemsize = base.dtype.itemsize
-    view = np.lib.stride_tricks.as_strided(
-        base[storage_offset:], shape=size, strides=tuple(s * itemsize for s in stride), writeable=False
-    )
-    return LoadedTensor(view.copy())
+        raise _Malformed(f"a tensor was rebuilt from {_layout._short(storage)} instead of a storage")
+    if type(size) is list:
+        size = tuple(size)
+    try:
+        view = _layout.strided_view(storage.array, storage_offset, size, stride, f"tensor over storage {storage.key!r}")
+    except _layout.LayoutError as error:
+        raise _Malformed(str(error)) from None
+    return LoadedTensor(view, storage.key)
 
 
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks, metadata=None):
     if type(requires_grad) is not bool:
-        raise _Malformed(f"a tensor has requires_grad={requires_grad!r}, which is not a bool")
-    return _materialise(storage, storage_offset, size, stride)
+        raise _Malformed(f"a tensor has requires_grad={_layout._short(requires_grad)}, which is not a bool")
+    return _view(storage, storage_offset, size, stride)
 
 
 def _rebuild_tensor(storage, storage_offset, size, stride):
-    return _materialise(storage, storage_offset, size, stride)
+    return _view(storage, storage_offset, size, stride)
 
 
 def _parameter_data(data):
     if not isinstance(data, LoadedTensor):
-        raise _Malformed(f"a Parameter was rebuilt from {data!r} instead of a tensor")
+        raise _Malformed(f"a Parameter was rebuilt from {_layout._short(data)} instead of a tensor")
     return data
 
 
@@ -433,7 +386,7 @@ def _parameter(data=None, requires_grad=True):
 
 def _size(values=()):
     if type(values) not in (tuple, list) or any(type(v) is not int for v in values):
-        raise _Malformed(f"torch.Size expects a sequence of ints, got {values!r}")
+        raise _Malformed(f"torch.Size expects a sequence of ints, got {_layout._short(values)}")
     return tuple(values)
 
 
@@ -470,8 +423,9 @@ class RestrictedUnpickler(pickle.Unpickler):
     ``_rebuild_parameter_with_state``, ``torch.nn.parameter.Parameter``, ``torch.Size`` and the
     ``torch.<X>Storage`` classes of the supported dtypes, and refuses every other name with
     ``CheckpointError``; it never calls ``super().find_class``. ``persistent_load`` accepts only
-    ``('storage', storage_type, key, location, numel)`` ids and reads ``data/<key>`` through
-    ``read_record(key, nbytes)``; ``location`` is ignored (everything loads to host memory).
+    ``('storage', storage_type, key, location, numel)`` ids and gets the bytes of ``data/<key>``
+    from ``read_record(key, nbytes)`` once per key; ``location`` is ignored (everything loads
+    to host memory). ``used_globals`` tells whether anything but plain data can be in the result.
     """
 
     def __init__(self, data: bytes, read_record, byteorder: str, source: str):
@@ -480,12 +434,15 @@ class RestrictedUnpickler(pickle.Unpickler):
         self._byteorder = byteorder
         self._source = source
         self._records = {}
+        self._storages = {}
+        self.used_globals = False
 
     def find_class(self, module, name):
         stand_in = None
         if isinstance(module, str) and isinstance(name, str):
             stand_in = ALLOWED_GLOBALS.get((module, name))
         if stand_in is not None:
+            self.used_globals = True
             return stand_in
         hint = ""
         if isinstance(module, str) and module.split(".")[0] == "torch":
@@ -495,101 +452,213 @@ class RestrictedUnpickler(pickle.Unpickler):
             )
         raise checkpoint_error(
             self._source,
-            f"the pickle asks for the global {module}.{name}, which is not on the allowlist of "
-            f"tensor-rebuilding names (collections.OrderedDict, torch._utils._rebuild_*, "
-            f"torch.<X>Storage, torch.Size, torch.nn.parameter.Parameter); the file was refused{hint}",
+            f"the pickle asks for the global {_layout._short(module)[1:-1]}.{_layout._short(name)[1:-1]}, "
+            "which is not on the allowlist of tensor-rebuilding names (collections.OrderedDict, "
+            "torch._utils._rebuild_*, torch.<X>Storage, torch.Size, torch.nn.parameter.Parameter); "
+            f"the file was refused{hint}",
         )
 
     def persistent_load(self, pid):
         if type(pid) is not tuple or len(pid) != 5 or pid[0] != "storage":
             raise checkpoint_error(
-                self._source, f"the persistent id {pid!r} is not ('storage', type, key, location, numel)"
+                self._source,
+                f"the persistent id {_layout._short(pid)} is not ('storage', type, key, location, numel)",
             )
         _, storage_type, key, location, numel = pid
         if not isinstance(storage_type, StorageType):
             raise checkpoint_error(
-                self._source, f"the storage type {storage_type!r} is not a torch storage class"
+                self._source, f"the storage type {_layout._short(storage_type)} is not a torch storage class"
             )
         if type(key) is not str or type(location) is not str or type(numel) is not int or numel < 0:
-            raise checkpoint_error(self._source, f"the persistent id {pid!r} has malformed fields")
+            raise checkpoint_error(self._source, f"the persistent id {_layout._short(pid)} has malformed fields")
         dtype = storage_type.dtype
+        cached = self._storages.get((key, dtype))
+        if cached is not None and cached.array.size == numel:
+            return cached
+        nbytes = numel * dtype.itemsize
         raw = self._records.get(key)
         if raw is None:
-            raw = self._read_record(key, numel * dtype.itemsize)
-            self._records[key] = raw
-        if len(raw) != numel * dtype.itemsize:
+            raw = self._records[key] = self._read_record(key, nbytes)
+        if raw.nbytes != nbytes:
             raise checkpoint_error(
                 self._source,
-                f"storage {key!r} is used as {numel} elements of {dtype} ({numel * dtype.itemsize} bytes) "
-                f"but its record holds {len(raw)} bytes",
+                f"storage {key!r} is used as {numel} elements of {dtype} ({nbytes} bytes) "
+                f"but its record holds {raw.nbytes} bytes",
             )
-        return LoadedStorage(key, _dtypes.from_bytes(raw, dtype, self._byteorder))
+        self.used_globals = True
+        storage = LoadedStorage(key, _dtypes.from_bytes(raw, dtype, self._byteorder))
+        self._storages[(key, dtype)] = storage
+        return storage
 
 
 def loads(data: bytes, read_record, byteorder: str, source: str):
     """Unpickle ``data`` with :class:`RestrictedUnpickler`; tensors come back as ``LoadedTensor``.
 
-    ``read_record(key, nbytes)`` returns the bytes of ``data/<key>``, stored in ``byteorder``.
+    ``read_record(key, nbytes)`` returns the bytes of ``data/<key>`` (a flat ``uint8`` array,
+    stored in ``byteorder``). The opcodes are checked first (see :mod:`._opscan`).
+
+    Returns:
+        ``(obj, used_globals)``: ``used_globals`` is False when the pickle named no global and
+        no storage, so ``obj`` is plain data.
 
     Raises:
         CheckpointError: a refused global or opcode, a malformed tensor, or a corrupt pickle.
     """
-    prescan(data, source)
     try:
-        return RestrictedUnpickler(data, read_record, byteorder, source).load()
+        _opscan.scan(data)
+    except _opscan.OpcodeError as error:
+        raise checkpoint_error(source, f"the pickle data.pkl was refused: {error}") from None
+    unpickler = RestrictedUnpickler(data, read_record, byteorder, source)
+    try:
+        return unpickler.load(), unpickler.used_globals
     except CheckpointError:
         raise
     except _Malformed as error:
-        raise checkpoint_error(source, str(error)) from None
+        raise checkpoint_error(source, f"the pickle data.pkl is malformed: {error}") from None
+    except RecursionError:
+        raise checkpoint_error(source, "the pickle data.pkl is nested too deeply") from None
     except Exception as error:
         raise checkpoint_error(
-            source, f"the pickle data.pkl is corrupt ({type(error).__name__}: {error})"
+            source, f"the pickle data.pkl is corrupt ({type(error).__name__}: {_layout._short(str(error))[1:-1]})"
         ) from None
 
 
-def finish(root, convert, source: str):
-    """Replace every ``LoadedTensor`` in ``root`` with ``convert(array)``.
+# Values that hold nothing to convert or refuse: they are returned as they are.
+_PLAIN = frozenset([int, float, str, bytes, bool, type(None), complex, bytearray])
+
+
+def finish(root, used_globals: bool, converter, source: str, file_size: int):
+    """Replace every ``LoadedTensor`` in ``root`` with ``converter(array, shares_storage)``.
 
     Lists and dicts are updated in place and tuples rebuilt; a tensor reached twice (a tied
     weight pickled once and referenced again) maps to one converted object. Anything else the
-    unpickler produced that is not plain data (a bare storage or stand-in) is refused.
+    unpickler produced that is not plain data (a bare storage or stand-in, a tensor used as a
+    dict key or inside a set) is refused. Before converting anything, the bytes the conversion
+    would copy (``converter.copy_bytes``: views of a storage that another tensor already uses,
+    non-contiguous views, dtype casts) are added up and refused above
+    ``4 * file_size + 1 MiB``, so memory stays bounded by the file.
     """
-    done = {}
-
-    def walk(value):
-        marker = id(value)
-        if marker in done:
-            return done[marker]
-        kind = type(value)
-        if kind is LoadedTensor:
-            result = convert(value.array)
-        elif isinstance(value, _Guarded):
-            raise checkpoint_error(source, f"the pickle leaves {value!r} in the data instead of a tensor")
-        elif isinstance(value, dict):
-            done[marker] = value
-            for key in list(value):
-                if isinstance(key, _Guarded):
-                    raise checkpoint_error(source, f"the pickle uses {key!r} as a dict key")
-                value[key] = walk(value[key])
-            for name, attribute in list(getattr(value, "__dict__", {}).items()):
-                value.__dict__[name] = walk(attribute)
-            return value
-        elif kind is list:
-            done[marker] = value
-            value[:] = [walk(item) for item in value]
-            return value
-        elif kind is tuple:
-            result = tuple(walk(item) for item in value)
-        elif kind in (set, frozenset):
-            if any(isinstance(item, _Guarded) for item in value):
-                raise checkpoint_error(source, "the pickle puts tensors or storages inside a set")
-            result = value
-        else:
-            result = value
-        done[marker] = result
-        return result
-
+    if not used_globals:
+        return root
     try:
-        return walk(root)
+        tensors = _collect(root, source)
+        _check_copy_budget(tensors, converter, source, file_size)
+        converted = {}
+        users = set()
+        for marker, (tensor, path) in tensors.items():
+            try:
+                converted[marker] = converter(tensor.array, tensor.storage in users)
+            except OverflowError as error:
+                raise checkpoint_error(source, f"the tensor at {_values.describe_path('obj', path)}: {error}") from None
+            users.add(tensor.storage)
+        return _replace(root, converted, {})
     except RecursionError:
         raise checkpoint_error(source, "the pickled object is nested too deeply") from None
+
+
+def _collect(root, source: str) -> dict:
+    """``{id(tensor): (tensor, location)}`` for every ``LoadedTensor`` reachable from ``root``."""
+    tensors = {}
+    seen = set()
+
+    def visit(value, path):
+        kind = type(value)
+        if kind in _PLAIN:
+            return
+        marker = id(value)
+        if marker in seen:
+            return
+        seen.add(marker)
+        if kind is LoadedTensor:
+            tensors[marker] = (value, path)
+        elif isinstance(value, _Guarded):
+            raise checkpoint_error(
+                source, f"the pickle leaves {value!r} in the data at {_values.describe_path('obj', path)} instead of a tensor"
+            )
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if _holds_guarded(key):
+                    raise checkpoint_error(
+                        source,
+                        f"the pickle uses {_layout._short(key)} as a key of the dict at "
+                        f"{_values.describe_path('obj', path)}; checkpoint dict keys are plain data, not tensors",
+                    )
+                visit(item, path + (key,))
+            for name, attribute in getattr(value, "__dict__", {}).items():
+                visit(attribute, path + (name,))
+        elif kind is list or kind is tuple:
+            for index, item in enumerate(value):
+                if type(item) not in _PLAIN:
+                    visit(item, path + (index,))
+        elif kind in (set, frozenset):
+            if any(_holds_guarded(item) for item in value):
+                raise checkpoint_error(
+                    source, f"the pickle puts tensors or storages inside a set at {_values.describe_path('obj', path)}"
+                )
+
+    visit(root, ())
+    return tensors
+
+
+def _holds_guarded(value) -> bool:
+    kind = type(value)
+    if kind in _PLAIN:
+        return False
+    if isinstance(value, _Guarded):
+        return True
+    if kind in (tuple, frozenset):
+        return any(_holds_guarded(item) for item in value)
+    return False
+
+
+def _check_copy_budget(tensors: dict, converter, source: str, file_size: int) -> None:
+    limit = 4 * file_size + (1 << 20)
+    total = 0
+    largest = (0, ())
+    users = set()
+    for tensor, path in tensors.values():
+        cost = converter.copy_bytes(tensor.array, tensor.storage in users)
+        users.add(tensor.storage)
+        total += cost
+        largest = max(largest, (cost, path), key=lambda pair: pair[0])
+        if total > limit:
+            raise checkpoint_error(
+                source,
+                f"its tensors would need {total}+ bytes of copies to become {converter.kind} arrays, more "
+                f"than 4x the {file_size}-byte file plus 1 MiB: views that share a storage (the largest "
+                f"so far, {_values.describe_path('obj', largest[1])}, {largest[0]} bytes) cannot share "
+                f"memory as {converter.kind} arrays. Load with map_to='numpy' to get numpy "
+                "views that share their storage as torch.load's tensors do",
+            )
+
+
+def _replace(value, converted: dict, done: dict):
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    marker = id(value)
+    if marker in done:
+        return done[marker]
+    if kind is LoadedTensor:
+        result = converted[marker]
+    elif isinstance(value, dict):
+        done[marker] = value
+        for key, item in value.items():
+            if type(item) not in _PLAIN:
+                value[key] = _replace(item, converted, done)
+        attributes = getattr(value, "__dict__", {})
+        for name, attribute in attributes.items():
+            attributes[name] = _replace(attribute, converted, done)
+        return value
+    elif kind is list:
+        done[marker] = value
+        for index, item in enumerate(value):
+            if type(item) not in _PLAIN:
+                value[index] = _replace(item, converted, done)
+        return value
+    elif kind is tuple:
+        result = tuple(item if type(item) in _PLAIN else _replace(item, converted, done) for item in value)
+    else:
+        result = value
+    done[marker] = result
+    return result

@@ -47,7 +47,33 @@ def as_checkpoint_array(value, where: str, key=None) -> np.ndarray:
 
 def describe_path(root: str, path) -> str:
     """A readable location such as ``obj['state'][0]['exp_avg']`` for error messages."""
-    return root + "".join(f"[{part!r}]" for part in path)
+    from ._layout import _short
+
+    return root + "".join(f"[{_short(part)}]" for part in path)
+
+
+def object_with_state_dict(value, where: str):
+    """A ``TypeError`` for saving a module or optimizer object itself, or None for other values.
+
+    Pickling an object stores a reference to its class, code that loading would have to
+    import and run; rustorch (like ``torch.load(weights_only=True)``) never does that. The
+    message shows the one-line change: save the object's ``state_dict()``.
+    """
+    if not callable(getattr(type(value), "state_dict", None)):
+        return None
+    kind = type(value).__name__
+    if where == "obj":
+        change = (
+            "    rustorch.save(model.state_dict(), f)      # instead of rustorch.save(model, f)\n"
+            "and restore it with model.load_state_dict(rustorch.load(f))."
+        )
+    else:
+        change = f"    {where}.state_dict()  in place of  {where}\nand restore it with load_state_dict()."
+    return TypeError(
+        f"save: {where} is a {kind} object; rustorch.save stores tensors and plain containers, not "
+        f"objects (a pickled {kind} would have to import and run code when loaded). Save its state "
+        f"dict instead:\n{change}"
+    )
 
 
 MAP_TO_CHOICES = ("tensor", "jax", "numpy")
@@ -62,37 +88,76 @@ def check_map_to(map_to) -> None:
         )
 
 
-def array_converter(map_to: str):
-    """The function that turns a loaded numpy array into the type ``map_to`` asks for.
+class Converter:
+    """Turns a loaded numpy view into the array type ``map_to`` asks for.
 
-    ``'numpy'`` keeps arrays as they are in the file (int64 stays int64). ``'jax'`` and
-    ``'tensor'`` first cast to the dtype JAX would use (int64 -> int32 and float64 -> float32
-    unless ``jax_enable_x64`` is on) explicitly, so no warning is raised; an int64 value outside
-    the int32 range raises ``ValueError`` instead of wrapping silently.
+    ``converter(array, shares_storage)`` converts; ``copy_bytes(array, shares_storage)`` says
+    beforehand how many bytes that conversion copies, so the loader can refuse a file whose
+    views would blow up in memory. ``shares_storage`` is True when another tensor of the file
+    already uses the same storage.
+
+    ``'numpy'`` returns the view itself (it shares its storage, as ``torch.load``'s tensors
+    do) and copies nothing. ``'jax'`` and ``'tensor'`` first cast to the dtype JAX would use
+    (int64 -> int32 and float64 -> float32 unless ``jax_enable_x64`` is on) explicitly, so no
+    warning is raised; an int64 value outside the int32 range is refused instead of wrapping
+    silently. Then ``jax.device_put`` hands the array to JAX: on CPU a C-contiguous array that
+    starts on a 64-byte boundary (a whole storage, read into an aligned buffer) is adopted
+    without a copy. A tensor whose storage another tensor already uses gets a private copy,
+    so no two JAX arrays ever share memory (XLA may reuse a donated buffer in place).
     """
-    if map_to == "numpy":
-        return lambda array: array
-    import jax
-    import jax.numpy as jnp
 
-    def to_jax(array):
-        target = np.dtype(jax.dtypes.canonicalize_dtype(array.dtype))
+    def __init__(self, map_to: str):
+        check_map_to(map_to)
+        self.kind = "numpy" if map_to == "numpy" else "JAX"
+        self._map_to = map_to
+        if map_to != "numpy":
+            import jax
+
+            self._jax = jax
+        if map_to == "tensor":
+            from rustorch.stateful import tensor
+
+            self._wrap = tensor
+
+    def _target(self, dtype: np.dtype) -> np.dtype:
+        return np.dtype(self._jax.dtypes.canonicalize_dtype(dtype))
+
+    def copy_bytes(self, array: np.ndarray, shares_storage: bool) -> int:
+        """The bytes ``self(array, shares_storage)`` allocates besides the storage itself."""
+        if self._map_to == "numpy":
+            return 0
+        target = self._target(array.dtype)
+        if target != array.dtype or shares_storage or not _adoptable(array):
+            return array.size * target.itemsize
+        return 0
+
+    def __call__(self, array: np.ndarray, shares_storage: bool = False):
+        if self._map_to == "numpy":
+            return array
+        target = self._target(array.dtype)
         if target != array.dtype:
             if np.issubdtype(target, np.integer) and array.size:
                 bounds = np.iinfo(target)
                 low, high = array.min(), array.max()
                 if low < bounds.min or high > bounds.max:
-                    raise ValueError(
-                        f"load: an {array.dtype} tensor holds values in [{low}, {high}], outside "
-                        f"the {target} range JAX uses without x64; enable "
+                    raise OverflowError(
+                        f"an {array.dtype} tensor holds values in [{low}, {high}], outside the "
+                        f"{target} range JAX uses without x64; enable "
                         "jax.config.update('jax_enable_x64', True) before loading, or load with "
-                        "map_to='numpy'."
+                        "map_to='numpy'"
                     )
             array = array.astype(target)
-        return jnp.asarray(array)
+        elif shares_storage or not _adoptable(array):
+            array = np.array(array, order="C", copy=True)
+        value = self._jax.device_put(array)
+        return self._wrap(value) if self._map_to == "tensor" else value
 
-    if map_to == "jax":
-        return to_jax
-    from rustorch.stateful import tensor
 
-    return lambda array: tensor(to_jax(array))
+def _adoptable(array: np.ndarray) -> bool:
+    """True if JAX on CPU can adopt ``array``'s memory: C-contiguous and 64-byte aligned."""
+    return array.flags.c_contiguous and array.ctypes.data % 64 == 0
+
+
+def array_converter(map_to: str) -> Converter:
+    """The :class:`Converter` for ``map_to`` (``'tensor'``, ``'jax'`` or ``'numpy'``)."""
+    return Converter(map_to)

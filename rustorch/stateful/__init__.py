@@ -71,6 +71,19 @@ from ._transformer import (
     TransformerEncoderLayer,
 )
 from ._optim import Adadelta, Adagrad, Adamax, NAdam, RAdam, RMSprop
+# --- more losses, hooks, tensor API (surface block) ---
+from ._losses import (
+    BCELoss,
+    CosineEmbeddingLoss,
+    HuberLoss,
+    KLDivLoss,
+    MarginRankingLoss,
+    SmoothL1Loss,
+    TripletMarginLoss,
+)
+from ._module import RemovableHandle
+from ._lazy import LazyBatchNorm1d, LazyBatchNorm2d, LazyLinear
+from ._tensor_methods import Size
 
 # --- advanced CNN layers ---
 from ._conv_layers import (

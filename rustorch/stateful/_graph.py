@@ -4,73 +4,128 @@ Operations on :class:`~rustorch.stateful.Variable` do not compute anything. Each
 :class:`Node` (a pure function from ``rustorch.functional`` or ``jax.numpy``, its static keyword
 arguments, and its inputs), and shape inference gives the output's shape and dtype at once.
 Values are produced only when something needs them (``backward()``, ``item()``, ``numpy()``,
-printing, ``if``): :func:`evaluate` then walks the recorded graph, turns it into one pure function
-of its leaf arrays, and runs that function through ``jax.jit`` (with ``jax.vjp`` for a backward
-pass). The compiled program is cached under a key made of the graph's *structure* (ops, static
-arguments, how nodes connect, leaf shapes and dtypes, which leaves need gradients), so every
-step of a training loop after the first runs one cached XLA program.
+printing, ``if``). :func:`evaluate` then runs five steps, each a small function:
+
+``plan`` (walk the graph from what is asked for) -> ``key`` (a typed :class:`ProgramKey` of the
+graph's structure) -> ``compile`` (``jax.jit``, with ``jax.vjp`` for a backward pass; cached in
+an LRU of :data:`PROGRAM_CACHE_SIZE` programs) -> ``run`` -> ``write back`` (cache values on
+their nodes, hand them to the Variables, free what backward consumed, cut finished graphs).
 
 Design rules, each against a trap that JAX libraries before us fell into:
 
-* Leaf arrays (batches, parameters, buffers, PRNG keys and counters) are *arguments* of the
-  program, never constants baked into it; a parameter update never forces a recompile.
-* A node stores its inputs' arrays as they were when it was recorded (a snapshot), so an
-  optimizer step between a forward pass and its ``item()`` cannot change the recorded result.
-* Side effects (BatchNorm running statistics) are pending Variables registered with
-  :func:`register_effect`; every evaluation computes all pending effects in the same program.
-* Every Variable still referenced by the user when a graph runs gets its value from the same
-  program, so ``output.argmax(1)`` after ``loss.backward()`` costs no second forward pass.
-* Compilations are counted (:func:`compile_count`) and, with :func:`explain_recompiles`,
-  every cache miss reports which part of the key changed.
+* Leaf arrays (batches, parameters, buffers, PRNG keys and counters) and Python numbers used as
+  operands are *arguments* of the program, never constants baked into it: a parameter update,
+  a learning-rate-like float or a moving slice start never forces a recompile. Only values
+  that decide a shape are static.
+* A node stores its inputs as they were when it was recorded (a snapshot), so an optimizer
+  step between a forward pass and its ``item()`` cannot change the recorded result.
+* Graph ownership: ``backward()`` differentiates the graph of its root and frees exactly the
+  nodes it differentiated through. Forward-only work the program had to do (a ``detach()``ed
+  input, the pending BatchNorm update of another graph) is computed and cached, never freed.
+* Effects belong to the graph that recorded them: a node's state outputs (BatchNorm running
+  statistics, :func:`register_effect`) are computed whenever that node is in a program, and
+  otherwise when their Variable is read. Nothing is drained from a global list, so two graphs
+  (or two threads) never pull each other into a program.
+* In-place operations are functional updates of the Variable; a value overwritten after a
+  node saved it for backward raises PyTorch's "modified by an inplace operation" error.
+* Bounded growth: a node whose values are all known and that can no longer be differentiated
+  drops its inputs; a pending graph older than :data:`MAX_PENDING_AGE` evaluations (or deeper
+  than :data:`MAX_PENDING_DEPTH` ops) is evaluated when it is extended.
+* Compilations are counted and explained (:mod:`rustorch.stateful._recompiles`).
 """
 from __future__ import annotations
 
+import collections
 import functools
-import logging
 import os
 import threading
-import weakref
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from . import _channels_last
+from ._recompiles import (  # noqa: F401  (re-exported: the public diagnostics)
+    RecompileError,
+    RecompileWarning,
+    compile_count,
+    count_compile,
+    evaluation_count,
+    explain_recompiles,
+    forbid_recompiles,
+)
+from . import _recompiles
 
-logger = logging.getLogger("rustorch")
+PROGRAM_CACHE_SIZE = int(os.environ.get("RUSTORCH_PROGRAM_CACHE_SIZE", "256"))
+"""Compiled programs kept (least recently used dropped first); ``RUSTORCH_PROGRAM_CACHE_SIZE``."""
+
+SHAPE_CACHE_SIZE = 8192
+"""Shape-inference results kept before the cache is emptied."""
+
+MAX_PENDING_AGE = 16
+"""Evaluations a pending value may outlive before extending it evaluates it."""
+
+MAX_PENDING_DEPTH = 10000
+"""Pending ops in a chain before extending it evaluates it."""
 
 
 class Aval(NamedTuple):
-    """The abstract value of an array: its shape and dtype."""
+    """The abstract value of an array: its shape and dtype (weakly typed for Python numbers)."""
 
     shape: tuple
     dtype: np.dtype
+    weak_type: bool = False
 
 
 class Leaf:
-    """A recorded input that is a concrete array, and the Variable that wants its gradient."""
+    """A recorded input that is a concrete value: an array, or a Python number (weakly typed).
 
-    __slots__ = ("array", "var", "aval")
+    ``var`` is set only when the gradient must flow back to that Variable; ``source`` is the
+    Variable the value was read from and ``version`` its in-place version at that moment.
+    """
 
-    def __init__(self, array, var=None, aval=None):
+    __slots__ = ("array", "var", "aval", "source", "version")
+
+    def __init__(self, array, var=None, aval=None, source=None, version=0):
         self.array = array
-        self.var = var  # set only when the gradient must flow back to this Variable
+        self.var = var
         self.aval = aval if aval is not None else Aval(tuple(array.shape), array.dtype)
+        self.source = source
+        self.version = version
+
+
+_WEAK_FLOAT = np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
+_WEAK_INT = np.dtype(jax.dtypes.canonicalize_dtype(np.int64))
+_INT32 = np.iinfo(np.int32)
+
+
+def scalar_leaf(value):
+    """A Python float or int as a weakly typed program input (float32 tensor * 0.5 stays
+    float32, as in PyTorch); ints outside int32 stay constants."""
+    if isinstance(value, float):
+        return Leaf(value, aval=Aval((), _WEAK_FLOAT, True))
+    if _WEAK_INT == np.int32 and not _INT32.min <= value <= _INT32.max:
+        return value
+    return Leaf(value, aval=Aval((), _WEAK_INT, True))
 
 
 class Node:
     """One recorded operation: ``op(*inputs, **static)``.
 
     ``inputs`` holds, per positional argument, a :class:`Leaf`, an ``(Node, output_index)``
-    pair, ``None`` or a Python scalar. ``values`` caches outputs once computed; ``outputs`` holds
-    weak references to the Variables that carry each output, which is how an evaluation knows
-    which intermediate values the user still holds.
+    pair or a constant (None, a bool). ``values`` caches outputs once computed; ``outputs``
+    holds weak references to the Variables that carry each output. ``state`` lists outputs
+    that are module state (never differentiated, always computed with the node); ``checks``
+    holds ``(check node, exception type, message)`` error flags evaluated with the node;
+    ``dirty`` the outputs overwritten in place; ``born``/``depth`` the age and length of the
+    pending chain it ends.
     """
 
     __slots__ = (
-        "op", "static", "inputs", "avals", "multi", "requires_grad",
-        "values", "outputs", "freed", "__weakref__",
+        "op", "static", "inputs", "avals", "multi", "requires_grad", "values", "outputs",
+        "freed", "state", "checks", "dirty", "born", "depth", "__weakref__",
     )
 
     def __init__(self, op, static, inputs, avals, multi, requires_grad):
@@ -83,6 +138,26 @@ class Node:
         self.values = None
         self.outputs = [None] * len(avals)
         self.freed = False
+        self.state = ()
+        self.checks = None
+        self.dirty = None
+        born = _recompiles.stats.evaluations
+        depth = 0
+        for value in inputs:
+            if type(value) is tuple:
+                parent, index = value
+                if parent.values is None or parent.values[index] is None:
+                    if parent.born < born:
+                        born = parent.born
+                    if parent.depth > depth:
+                        depth = parent.depth
+        self.born = born
+        self.depth = depth + 1
+
+    def overdue(self) -> bool:
+        """Whether this node ends a pending chain that must be evaluated now (bounded growth)."""
+        return (self.depth > MAX_PENDING_DEPTH
+                or _recompiles.stats.evaluations - self.born > MAX_PENDING_AGE)
 
 
 # ----------------------------------------------------------------------------- grad mode
@@ -166,7 +241,7 @@ def infer_avals(op, static, inputs) -> tuple[tuple[Aval, ...], bool]:
     for value in inputs:
         signature = _input_signature(value)
         if isinstance(signature, Aval):
-            specs.append(jax.ShapeDtypeStruct(signature.shape, signature.dtype))
+            specs.append(jax.ShapeDtypeStruct(signature.shape, signature.dtype, weak_type=signature.weak_type))
         else:
             specs.append(value)
     array_positions = [i for i, s in enumerate(specs) if isinstance(s, jax.ShapeDtypeStruct)]
@@ -184,176 +259,363 @@ def infer_avals(op, static, inputs) -> tuple[tuple[Aval, ...], bool]:
         if not isinstance(o, jax.ShapeDtypeStruct):
             raise TypeError(f"{op!r} returned {type(o).__name__}; recorded ops must return arrays")
     result = (tuple(Aval(tuple(o.shape), o.dtype) for o in outs), multi)
+    if len(_shape_cache) >= SHAPE_CACHE_SIZE:
+        _shape_cache.clear()
     _shape_cache[key] = result
     return result
 
 
-# --------------------------------------------------------------------------- side effects
-
-_pending_effects: list = []
-
+# ------------------------------------------------------------- effects, checks, saved values
 
 def register_effect(var) -> None:
-    """Make sure ``var`` (a pending Variable, e.g. an updated BatchNorm buffer) is computed by
-    the next evaluation, whether or not the evaluated value depends on it."""
-    _pending_effects.append(weakref.ref(var))
+    """Mark ``var`` (a pending output, e.g. an updated BatchNorm buffer) as state of the node
+    that records it: never differentiated, and computed whenever that node runs, even when
+    no Variable holds it any more (it is also computed when read)."""
+    node = var._node
+    var.requires_grad = False
+    if node is not None and var._index not in node.state:
+        node.state = node.state + (var._index,)
+
+
+def attach_check(var, check_var, exception: type, message: str) -> None:
+    """Evaluate ``check_var`` (a pending bool scalar, True when the input is invalid) whenever
+    ``var``'s node runs; a True flag raises ``exception(message)`` at the next evaluation or
+    value read of this thread."""
+    node = var._node
+    node.checks = (node.checks or ()) + ((check_var._node, check_var._index, exception, message),)
+
+
+_SAVES: dict = {}
+
+
+def register_saved(op, *, inputs: bool, outputs: bool) -> None:
+    """Declare which values ``op``'s backward reads, as PyTorch's autograd saves them (default:
+    its inputs). Overwriting a saved value in place before ``backward()`` raises."""
+    _SAVES[op] = (inputs, outputs)
+
+
+class _ThreadState(threading.local):
+    def __init__(self):
+        self.pending_checks = []
+        self.pending_leaves = []
+
+
+_thread = _ThreadState()
+
+
+def pending_leaves() -> list:
+    """This thread's leaf Variables with a pending in-place update (weak references)."""
+    return _thread.pending_leaves
+
+
+def raise_pending_errors() -> None:
+    """Raise the first failed check of an earlier program run in this thread."""
+    checks = _thread.pending_checks
+    if not checks:
+        return
+    _thread.pending_checks = []
+    for flag, exception, message in checks:
+        if bool(np.asarray(flag)):
+            raise exception(message)
+
+
+def _version_of(var) -> int:
+    box = var._version
+    return 0 if box is None else box[0]
+
+
+def _modified_error(node, what) -> RuntimeError:
+    name = getattr(node.op, "__name__", repr(node.op))
+    return RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: {what} needed by {name} was changed after {name} recorded it. Hint: make a "
+        "copy (x = x.clone() or an out-of-place op such as x = x + y) before modifying it."
+    )
+
+
+def _check_versions(node) -> None:
+    saves_inputs, saves_outputs = _SAVES.get(node.op, (True, False))
+    if saves_outputs and node.dirty:
+        raise _modified_error(node, f"its output of shape {node.avals[min(node.dirty)].shape}")
+    if not saves_inputs:
+        return
+    for value in node.inputs:
+        if isinstance(value, Leaf):
+            if value.source is not None and _version_of(value.source) != value.version:
+                raise _modified_error(
+                    node, f"a tensor of shape {value.aval.shape} (at version "
+                          f"{_version_of(value.source)}, expected version {value.version})")
+        elif type(value) is tuple:
+            parent, index = value
+            if parent.dirty and index in parent.dirty:
+                raise _modified_error(node, f"a tensor of shape {parent.avals[index].shape}")
 
 
 # ------------------------------------------------------------------------- compile cache
 
-class _Stats:
-    compiles = 0
-    evaluations = 0
-    explain = os.environ.get("RUSTORCH_EXPLAIN_RECOMPILES", "") not in ("", "0")
-    forbidden = 0
+class ProgramCache:
+    """Compiled programs by :class:`ProgramKey`, least recently used dropped beyond ``size``."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._entries: collections.OrderedDict = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            program = self._entries.get(key)
+            if program is not None:
+                self._entries.move_to_end(key)
+            return program
+
+    def put(self, key, program) -> None:
+        with self._lock:
+            self._entries[key] = program
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
 
-_stats = _Stats()
-_programs: dict = {}
-_recent_keys: list = []
-
-
-def compile_count() -> int:
-    """How many XLA programs the facade has traced and compiled in this process.
-
-    In a steady training loop this stops growing after the first step (or the first step
-    of each new batch shape, and the first evaluation in eval mode).
-    """
-    return _stats.compiles
-
-
-def count_compile() -> None:
-    """Called at trace time by every jitted function of the facade (programs, optimizer steps)."""
-    if _stats.forbidden:
-        raise RecompileError(
-            "rustorch: a new XLA program is being compiled inside forbid_recompiles(); "
-            "run with rustorch.explain_recompiles() to see which part of the cache key changed"
-        )
-    _stats.compiles += 1
-
-
-class RecompileError(RuntimeError):
-    """Raised when a compilation happens inside :class:`forbid_recompiles`."""
-
-
-class forbid_recompiles:
-    """Context manager that raises :class:`RecompileError` if anything compiles inside it.
-
-    Wrap the steady-state part of a training loop (after the first step) to turn a silent
-    slowdown (a cache key that changes every step) into an error at the line that caused it.
-    """
-
-    def __enter__(self):
-        _stats.forbidden += 1
-        return self
-
-    def __exit__(self, *exc):
-        _stats.forbidden -= 1
-        return False
-
-
-def evaluation_count() -> int:
-    """How many graph evaluations (program runs) the facade has made in this process."""
-    return _stats.evaluations
-
-
-def explain_recompiles(enabled: bool = True) -> None:
-    """Log (logger ``'rustorch'``, level WARNING) why each compilation happened.
-
-    Each cache miss is compared with the closest earlier key and the first differences are
-    named: an op or its static arguments, a leaf's shape or dtype, which leaves need
-    gradients. Also settable with the environment variable ``RUSTORCH_EXPLAIN_RECOMPILES=1``.
-    """
-    _stats.explain = bool(enabled)
+_programs = ProgramCache(PROGRAM_CACHE_SIZE)
 
 
 def clear_cache() -> None:
     """Drop every cached program (compile_count keeps counting)."""
     _programs.clear()
-    _recent_keys.clear()
     _shape_cache.clear()
+    _recompiles.forget()
 
 
-def _describe_difference(new_key, old_key) -> str:
-    new_nodes, new_leaves, new_rest = new_key[0], new_key[1], new_key[2:]
-    old_nodes, old_leaves, old_rest = old_key[0], old_key[1], old_key[2:]
-    reasons = []
-    if len(new_nodes) != len(old_nodes):
-        reasons.append(f"the graph has {len(new_nodes)} ops, the cached one {len(old_nodes)}")
-    for i, (a, b) in enumerate(zip(new_nodes, old_nodes)):
-        if a != b:
-            name_a = getattr(a[0], "__name__", repr(a[0]))
-            name_b = getattr(b[0], "__name__", repr(b[0]))
-            if a[0] is not b[0]:
-                reasons.append(f"op {i} is {name_a}, was {name_b}")
-            elif a[1] != b[1]:
-                reasons.append(f"op {i} ({name_a}) static arguments {dict(a[1])} were {dict(b[1])}")
-            else:
-                constants = [(x[1], y[1]) for x, y in zip(a[2], b[2]) if x != y and x[0] == 2 and y[0] == 2]
-                if constants:
-                    reasons.append(
-                        f"op {i} ({name_a}) has the Python constant {constants[0][0]!r}, was {constants[0][1]!r} "
-                        "(Python numbers are compiled into the program: pass a rustorch tensor for a value "
-                        "that changes every step)"
-                    )
+def program_cache_size() -> int:
+    """How many compiled programs the cache holds now (at most :data:`PROGRAM_CACHE_SIZE`)."""
+    return len(_programs)
+
+
+# ------------------------------------------------------------------------ the program key
+
+LEAF, NODE, CONST = "leaf", "node", "const"
+
+
+class Arg(NamedTuple):
+    """One argument of a recorded op inside a program."""
+
+    kind: str        # LEAF (a program input), NODE (an earlier op's output) or CONST
+    index: int       # the leaf's position, or the producing op's position
+    output: int      # NODE: which output of the producing op
+    value: Any       # CONST: the value
+    stop: bool       # NODE: the edge carries no gradient (lax.stop_gradient in a backward)
+
+
+class OpSpec(NamedTuple):
+    op: Callable
+    static: tuple
+    args: tuple      # of Arg
+    multi: bool
+
+
+class LeafSpec(NamedTuple):
+    shape: tuple
+    dtype: np.dtype
+    weak_type: bool
+
+
+class ProgramKey(NamedTuple):
+    """Everything a compiled program depends on; equal keys replay one program."""
+
+    ops: tuple             # of OpSpec, in evaluation order
+    leaves: tuple          # of LeafSpec
+    outputs: tuple         # of (op position, output index)
+    grad_root: Any         # (op position, output index) differentiated, or None
+    diff_leaves: tuple     # leaf positions that receive gradients
+    with_cotangent: bool   # the backward takes the output gradient as an argument
+    channels_last: bool    # the CPU layout pass (see _channels_last)
+    spmd: Any = None       # the key of a multi-process plan from ``spmd_hook`` (None: this process alone)
+
+
+class BackwardTwiceError(RuntimeError):
+    """``backward()`` reached a graph already freed by an earlier ``backward()`` (PyTorch's
+    "Trying to backward through the graph a second time")."""
+
+
+def _carries_grad(node, index) -> bool:
+    return (node.requires_grad and index not in node.state
+            and jnp.issubdtype(node.avals[index].dtype, jnp.inexact))
+
+
+def _cached(node, index) -> bool:
+    return node.values is not None and node.values[index] is not None
+
+
+# --------------------------------------------------------------------------------- plan
+
+class Plan:
+    """What one program computes: ops in order, their leaves, outputs and gradient targets."""
+
+    def __init__(self, need_grad: bool, diff: dict):
+        self.need_grad = need_grad
+        self.diff = diff              # id(node) -> node, for the nodes backward goes through
+        self.order: list = []
+        self.position: dict = {}
+        self.ops: list = []
+        self.leaves: list = []
+        self.leaf_specs: list = []
+        self.leaf_vars: list = []
+        self._leaf_index: dict = {}
+        self.outputs: list = []
+        self.checks: list = []        # (output slot, exception, message)
+        self.root = None
+
+    def leaf(self, array, aval, var) -> Arg:
+        # The same array can back a Variable that wants a gradient and one that must not get
+        # it (x and x.detach() share x's array): they are separate leaves of the program.
+        key = (id(array), None if var is None else id(var))
+        position = self._leaf_index.get(key)
+        if position is None:
+            position = len(self.leaves)
+            self._leaf_index[key] = position
+            self.leaves.append(array)
+            weak = aval.weak_type or bool(getattr(array, "weak_type", False))
+            self.leaf_specs.append(LeafSpec(aval.shape, aval.dtype, weak))
+            self.leaf_vars.append(var)
+        return Arg(LEAF, position, 0, None, False)
+
+
+def _differentiated(root) -> dict:
+    """The nodes ``backward()`` from ``root`` goes through (edges that carry gradient);
+    raises if one was freed or had a saved value overwritten in place."""
+    diff = {id(root): root}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.freed:
+            raise BackwardTwiceError(
+                "Trying to backward through the graph a second time (or to use values of a graph "
+                "that was freed by backward()). Specify retain_graph=True on the first backward() "
+                "call if you need to backward through the graph again."
+            )
+        _check_versions(node)
+        for value in node.inputs:
+            if type(value) is tuple:
+                parent, index = value
+                if id(parent) not in diff and _carries_grad(parent, index):
+                    diff[id(parent)] = parent
+                    stack.append(parent)
+    return diff
+
+
+def plan(targets, grad_root=None) -> Plan | None:
+    """Walk the graph from ``targets`` (and ``grad_root``): every op to run, in order."""
+    need_grad = grad_root is not None
+    diff = _differentiated(grad_root._node) if need_grad else {}
+    p = Plan(need_grad, diff)
+    roots = [v._node for v in targets if v._value is None and v._node is not None]
+    if need_grad:
+        roots.append(grad_root._node)
+    if not roots:
+        return None
+
+    def needs_node(parent, index):
+        return id(parent) in diff or not _cached(parent, index)
+
+    stack = [(node, False) for node in roots]
+    while stack:
+        node, expanded = stack.pop()
+        nid = id(node)
+        if nid in p.position:
+            continue
+        if not expanded:
+            stack.append((node, True))
+            for value in node.inputs:
+                if type(value) is tuple and id(value[0]) not in p.position and needs_node(*value):
+                    stack.append((value[0], False))
+            if node.checks:
+                stack.extend((check[0], False) for check in node.checks)
+            continue
+        is_diff = nid in diff
+        args = []
+        for value in node.inputs:
+            if isinstance(value, Leaf):
+                args.append(p.leaf(value.array, value.aval, value.var if is_diff else None))
+            elif type(value) is tuple:
+                parent, index = value
+                if needs_node(parent, index):
+                    carries = is_diff and id(parent) in diff and _carries_grad(parent, index)
+                    args.append(Arg(NODE, p.position[id(parent)], index, None, need_grad and not carries))
                 else:
-                    reasons.append(f"op {i} ({name_a}) inputs are wired differently")
-            break
-    if len(new_leaves) != len(old_leaves):
-        reasons.append(f"{len(new_leaves)} leaf arrays, were {len(old_leaves)}")
-    for i, (a, b) in enumerate(zip(new_leaves, old_leaves)):
-        if a != b:
-            reasons.append(f"leaf {i} is {a}, was {b}")
-            break
-    if new_rest[-1] != old_rest[-1]:
-        reasons.append(f"the channels-last layout pass is {'on' if new_rest[-1] else 'off'} ({_channels_last.ENV_SWITCH})")
-    elif new_rest != old_rest:
-        reasons.append("a different set of outputs or gradient targets was requested")
-    return "; ".join(reasons) or "no earlier program to compare with"
+                    args.append(p.leaf(parent.values[index], parent.avals[index], None))
+            else:
+                args.append(Arg(CONST, 0, 0, value, False))
+        p.position[nid] = len(p.order)
+        p.order.append(node)
+        p.ops.append(OpSpec(node.op, node.static, tuple(args), node.multi))
+
+    wanted = {(id(v._node), v._index) for v in targets if v._value is None and v._node is not None}
+    for n, node in enumerate(p.order):
+        for i, ref in enumerate(node.outputs):
+            if _cached(node, i):
+                if (id(node), i) not in wanted:
+                    continue
+            var = ref() if ref is not None else None
+            if ((var is not None and var._value is None) or (id(node), i) in wanted
+                    or (i in node.state and not _cached(node, i))):
+                p.outputs.append((n, i))
+        if node.checks:
+            for check_node, index, exception, message in node.checks:
+                p.checks.append((len(p.outputs), exception, message))
+                p.outputs.append((p.position[id(check_node)], index))
+    if need_grad:
+        p.root = (p.position[id(grad_root._node)], grad_root._index)
+    return p
 
 
-def _explain(key) -> None:
-    number = _stats.compiles + 1  # the trace that follows is the one counted
-    if not _recent_keys:
-        logger.warning("rustorch compile #%d: first program", number)
-        return
-
-    def distance(old):
-        differing_ops = sum(a != b for a, b in zip(old[0], key[0]))
-        differing_leaves = sum(a != b for a, b in zip(old[1], key[1]))
-        return (abs(len(old[0]) - len(key[0])), differing_ops + differing_leaves, abs(len(old[1]) - len(key[1])))
-
-    closest = min(_recent_keys, key=distance)
-    logger.warning("rustorch compile #%d: cache miss because %s", number, _describe_difference(key, closest))
+def key_of(p: Plan, with_cotangent: bool) -> ProgramKey:
+    diff_leaves = ()
+    if p.need_grad:
+        diff_leaves = tuple(
+            i for i, var in enumerate(p.leaf_vars)
+            if var is not None and jnp.issubdtype(p.leaf_specs[i].dtype, jnp.inexact)
+        )
+    return ProgramKey(tuple(p.ops), tuple(p.leaf_specs), tuple(p.outputs), p.root, diff_leaves,
+                      with_cotangent, _channels_last.enabled())
 
 
-# ---------------------------------------------------------------------------- evaluation
+# ------------------------------------------------------------------------------ compile
 
-def _interpret(structure, leaf_values, channels_last=False):
-    """Run the recorded ops on concrete or traced leaf values; returns per-node outputs. With
+def _stop(value):
+    if isinstance(value, _channels_last.ChannelsLast):
+        return _channels_last.ChannelsLast(lax.stop_gradient(value.array))
+    return lax.stop_gradient(value)
+
+
+def _interpret(ops, leaf_values, channels_last=False):
+    """Run the recorded ops on concrete or traced leaf values; returns per-op outputs. With
     ``channels_last`` (CPU programs), 4-D activations may be held as
     :class:`_channels_last.ChannelsLast` between ops that have a channels-last form; read
     outputs through ``_channels_last.as_nchw``."""
     results = []
-    for op, static, codes, multi in structure:
+    for spec in ops:
         args = []
-        for code in codes:
-            kind = code[0]
-            if kind == 0:  # leaf
-                args.append(leaf_values[code[1]])
-            elif kind == 1:  # node output
-                args.append(results[code[1]][code[2]])
-            else:  # constant
-                args.append(code[1])
-        if channels_last:
-            out = _channels_last.run(op, args, dict(static))
-        else:
-            out = op(*args, **dict(static))
-        results.append(tuple(out) if multi else (out,))
+        for arg in spec.args:
+            if arg.kind == LEAF:
+                args.append(leaf_values[arg.index])
+            elif arg.kind == NODE:
+                value = results[arg.index][arg.output]
+                args.append(_stop(value) if arg.stop else value)
+            else:
+                args.append(arg.value)
+        static = dict(spec.static)
+        out = _channels_last.run(spec.op, args, static) if channels_last else spec.op(*args, **static)
+        results.append(tuple(out) if spec.multi else (out,))
     return results
 
 
-def _build_program(structure, outputs, diff_positions, root, with_cotangent, channels_last, wrap=None):
+def compile_program(key: ProgramKey, wrap=None):
     """One pure function of the leaves, jitted; traced exactly once per cache key. ``wrap``
     (from a :data:`spmd_hook` plan) transforms the function before ``jax.jit``."""
 
@@ -362,209 +624,154 @@ def _build_program(structure, outputs, diff_positions, root, with_cotangent, cha
 
     def forward_only(leaves):
         count_compile()
-        results = _interpret(structure, leaves, channels_last)
-        return tuple(read(results, n, i) for n, i in outputs)
+        results = _interpret(key.ops, leaves, key.channels_last)
+        return tuple(read(results, n, i) for n, i in key.outputs)
 
     def forward_backward(leaves, cotangent):
         count_compile()
 
-        def f(diff_leaves):
+        def f(diff_values):
             merged = list(leaves)
-            for position, value in zip(diff_positions, diff_leaves):
+            for position, value in zip(key.diff_leaves, diff_values):
                 merged[position] = value
-            results = _interpret(structure, merged, channels_last)
-            return read(results, *root), tuple(read(results, n, i) for n, i in outputs)
+            results = _interpret(key.ops, merged, key.channels_last)
+            return read(results, *key.grad_root), tuple(read(results, n, i) for n, i in key.outputs)
 
-        diff_leaves = tuple(leaves[p] for p in diff_positions)
-        root_value, vjp_fn, outs = jax.vjp(f, diff_leaves, has_aux=True)
+        diff_values = tuple(leaves[p] for p in key.diff_leaves)
+        root_value, vjp_fn, outs = jax.vjp(f, diff_values, has_aux=True)
         if cotangent is None:
             cotangent = jnp.ones_like(root_value)
         (grads,) = vjp_fn(cotangent)
         return outs, grads
 
     wrap = wrap or (lambda fn: fn)
-    if root is None:
+    if key.grad_root is None:
         return jax.jit(wrap(forward_only))
-    if with_cotangent:
+    if key.with_cotangent:
         return jax.jit(wrap(forward_backward))
     return jax.jit(wrap(lambda leaves: forward_backward(leaves, None)))
 
 
 # The one hook of the engine for multi-process execution. ``rustorch.distributed`` sets it while
-# a process group is active: ``spmd_hook(structure, leaves, leaf_vars, diff_positions)`` returns
-# None (the program runs on this process alone) or a plan with ``key`` (added to the cache key),
+# a process group is active: ``spmd_hook(ops, leaves, leaf_vars, diff_leaves)`` returns None (the
+# program runs on this process alone) or a plan with ``key`` (part of the program key),
 # ``wrap(fn)`` (makes the per-process function an SPMD program over the process mesh, e.g.
 # averaging the gradients DistributedDataParallel owns) and ``runner(program)`` (the callable
 # that moves leaves to global arrays and results back to local ones around ``program``).
 spmd_hook = None
 
 
-class BackwardTwiceError(RuntimeError):
-    """``backward()`` reached a graph already freed by an earlier ``backward()`` (PyTorch's
-    "Trying to backward through the graph a second time")."""
-
-
-def evaluate(targets, grad_root=None, cotangent=None, retain_graph=False):
-    """Compute ``targets`` (pending Variables), every pending effect, and, when ``grad_root``
-    is given, the gradient of ``grad_root`` with respect to every leaf Variable that requires
-    one. Returns a list of ``(leaf Variable, gradient array)`` pairs (empty when forward-only).
-    """
-    _stats.evaluations += 1
-    target_ids = {id(v) for v in targets}
-    roots = [v for v in targets if v._node is not None and v._value is None]
-    if grad_root is not None and grad_root._node is not None and all(v is not grad_root for v in roots):
-        roots.append(grad_root)
-    live_effects = []
-    for ref in _pending_effects:
-        var = ref()
-        if var is not None and var._value is None and var._node is not None:
-            live_effects.append(var)
-    _pending_effects.clear()
-    roots.extend(live_effects)
-    if not roots:
-        return []
-
-    need_grad = grad_root is not None
-    order: list[Node] = []
-    index_of: dict[int, int] = {}
-    leaves: list = []
-    leaf_index: dict[tuple, int] = {}
-    leaf_vars: list = []
-
-    def leaf_code(array, var):
-        # The same array can back a Variable that wants a gradient and one that must not get
-        # it (x and x.detach() share x's array): they are separate leaves of the program.
-        key = (id(array), None if var is None else id(var))
-        position = leaf_index.get(key)
-        if position is None:
-            position = len(leaves)
-            leaf_index[key] = position
-            leaves.append(array)
-            leaf_vars.append(var)
-        return (0, position)
-
-    # Iterative post-order DFS; a node whose values are already cached and that no gradient
-    # has to pass through is a constant for this program.
-    codes_of: dict[int, tuple] = {}
-
-    def cached_constant(node, index):
-        if node.values is None or node.values[index] is None:
-            return False
-        return not (need_grad and node.requires_grad)
-
-    stack = [(v._node, False) for v in roots]
-    while stack:
-        node, expanded = stack.pop()
-        nid = id(node)
-        if nid in index_of:
-            continue
-        if need_grad and node.freed and node.requires_grad:
-            raise BackwardTwiceError(
-                "Trying to backward through the graph a second time (or to use values of a graph "
-                "that was freed by backward()). Specify retain_graph=True on the first backward() "
-                "call if you need to backward through the graph again."
-            )
-        if not expanded:
-            stack.append((node, True))
-            for value in node.inputs:
-                if isinstance(value, tuple) and id(value[0]) not in index_of:
-                    parent, out_index = value
-                    if not cached_constant(parent, out_index):
-                        stack.append((parent, False))
-            continue
-        codes = []
-        for value in node.inputs:
-            if isinstance(value, Leaf):
-                codes.append(leaf_code(value.array, value.var if need_grad else None))
-            elif isinstance(value, tuple):
-                parent, out_index = value
-                pid = index_of.get(id(parent))
-                if pid is not None and not cached_constant(parent, out_index):
-                    codes.append((1, pid, out_index))
-                else:
-                    codes.append(leaf_code(parent.values[out_index], None))
-            else:
-                codes.append((2, value))
-        index_of[nid] = len(order)
-        order.append(node)
-        codes_of[nid] = tuple(codes)
-
-    # Outputs: every output whose Variable is still alive and has no value yet.
-    outputs = []
-    output_vars = []
-    for n, node in enumerate(order):
-        for i, ref in enumerate(node.outputs):
-            var = ref() if ref is not None else None
-            if var is not None and (var._value is None or id(var) in target_ids):
-                outputs.append((n, i))
-                output_vars.append(var)
-
-    structure = tuple(
-        (node.op, node.static, codes_of[id(node)], node.multi) for node in order
-    )
-    leaf_avals = tuple(
-        (tuple(a.shape), a.dtype, bool(getattr(a, "weak_type", False))) for a in leaves
-    )
-    root = None
-    diff_positions: tuple = ()
-    if need_grad:
-        if grad_root._node is None:
-            raise RuntimeError("backward() on a Variable with no recorded graph")
-        root = (index_of[id(grad_root._node)], grad_root._index)
-        diff_positions = tuple(
-            p for p, var in enumerate(leaf_vars)
-            if var is not None and jnp.issubdtype(leaves[p].dtype, jnp.inexact)
-        )
-    channels_last = _channels_last.enabled()
-    key = (structure, leaf_avals, tuple(outputs), root, diff_positions, cotangent is not None, channels_last)
-    plan = spmd_hook(structure, leaves, leaf_vars, diff_positions) if spmd_hook is not None else None
-    if plan is not None:
-        key = key[:-1] + (plan.key, key[-1])  # the layout flag stays last
+def _program(key: ProgramKey, spmd=None):
     program = _programs.get(key)
     if program is None:
-        program = _build_program(
-            structure, tuple(outputs), diff_positions, root, cotangent is not None, channels_last,
-            wrap=None if plan is None else plan.wrap,
-        )
-        if plan is not None:
-            program = plan.runner(program)
-        _programs[key] = program
-        if _stats.explain:
-            _explain(key)
-        _recent_keys.append(key)
-        del _recent_keys[:-32]
+        _recompiles.note_compile(key)
+        program = compile_program(key, wrap=None if spmd is None else spmd.wrap)
+        if spmd is not None:
+            program = spmd.runner(program)
+        _programs.put(key, program)
+    return program
 
-    if root is None:
-        outs = program(tuple(leaves))
-        grads_arrays = ()
-    elif cotangent is not None:
-        outs, grads_arrays = program(tuple(leaves), cotangent)
-    else:
-        outs, grads_arrays = program(tuple(leaves))
 
-    # Write values back: cache them on their nodes, concretise the Variables.
-    for (n, i), var, value in zip(outputs, output_vars, outs):
-        node = order[n]
+# ---------------------------------------------------------------------------- write back
+
+def settle(var, value) -> None:
+    """Give a pending Variable its computed value; drop the graph it no longer needs."""
+    var._value = value
+    if var._pending_leaf:
+        var._node = None
+        var._pending_leaf = False
+    elif not var.requires_grad:
+        var._node = None  # buffers and no-grad results never need their graph again
+
+
+def _write_back(p: Plan, targets, outs, retain_graph: bool) -> None:
+    for (n, i), value in zip(p.outputs, outs):
+        node = p.order[n]
         if node.values is None:
             node.values = [None] * len(node.avals)
         node.values[i] = value
-        var._value = value
-        if not var.requires_grad:
-            var._node = None  # buffers and no-grad results never need their graph again
-    if need_grad and not retain_graph:
-        for node in order:
+        ref = node.outputs[i]
+        var = ref() if ref is not None else None
+        if var is not None and var._value is None and var._node is node and var._index == i:
+            settle(var, value)
+    for var in targets:
+        if var._value is None and var._node is not None and _cached(var._node, var._index):
+            settle(var, var._node.values[var._index])
+    for slot, exception, message in p.checks:
+        flag = outs[slot]
+        if not isinstance(flag, jax.core.Tracer):
+            _thread.pending_checks.append((flag, exception, message))
+    if p.need_grad and not retain_graph:
+        for node in p.diff.values():
             node.freed = True
+    _cut(p.order)
 
+
+def _cut(order) -> None:
+    """Let go of the inputs of nodes that will never run again: every output is known and
+    no gradient can pass through them (freed, no grad, or every gradient path freed)."""
+    for node in order:
+        if node.values is None or any(v is None for v in node.values):
+            continue
+        if node.requires_grad and not node.freed:
+            alive = False
+            for value in node.inputs:
+                if isinstance(value, Leaf):
+                    alive = value.var is not None
+                elif type(value) is tuple:
+                    parent, index = value
+                    alive = _carries_grad(parent, index) and not parent.freed
+                if alive:
+                    break
+            if alive:
+                continue
+            node.freed = True
+        node.inputs = ()
+        node.checks = None
+
+
+# ------------------------------------------------------------------------------ evaluate
+
+def evaluate(targets, grad_root=None, cotangent=None, retain_graph=False):
+    """Compute ``targets`` (pending Variables) and, when ``grad_root`` is given, the gradient
+    of ``grad_root`` with respect to every leaf Variable that requires one, in one program.
+    Returns a list of ``(leaf Variable, gradient array)`` pairs (empty when forward-only).
+    """
+    raise_pending_errors()
+    _recompiles.stats.evaluations += 1
+    if grad_root is not None and grad_root._node is None:
+        raise RuntimeError("backward() on a Variable with no recorded graph")
+    p = plan(targets, grad_root)
+    if p is None:
+        return []
+    key = key_of(p, cotangent is not None)
+    spmd = spmd_hook(key.ops, p.leaves, p.leaf_vars, key.diff_leaves) if spmd_hook is not None else None
+    if spmd is not None:
+        key = key._replace(spmd=spmd.key)
+    program = _program(key, spmd)
+    if key.grad_root is None:
+        outs, grad_arrays = program(tuple(p.leaves)), ()
+    elif cotangent is not None:
+        outs, grad_arrays = program(tuple(p.leaves), cotangent)
+    else:
+        outs, grad_arrays = program(tuple(p.leaves))
+    _write_back(p, targets, outs, retain_graph)
     grads: dict = {}  # id(Variable) -> (Variable, gradient)
-    for position, grad in zip(diff_positions, grads_arrays):
-        var = leaf_vars[position]
+    for position, grad in zip(key.diff_leaves, grad_arrays):
+        var = p.leaf_vars[position]
         previous = grads.get(id(var))
         grads[id(var)] = (var, grad if previous is None else previous[1] + grad)
     return list(grads.values())
 
 
 def materialize(*variables) -> None:
-    """Compute every pending Variable among ``variables`` in one program."""
+    """Compute every pending Variable among ``variables`` in one program (with this thread's
+    pending in-place updates of leaf Variables when one of them is asked for)."""
     pending = [v for v in variables if v._value is None]
+    if any(v._pending_leaf for v in pending):
+        leaves = [ref() for ref in _thread.pending_leaves]
+        _thread.pending_leaves = []
+        known = {id(v) for v in pending}
+        pending.extend(v for v in leaves if v is not None and v._value is None and id(v) not in known)
     if pending:
         evaluate(pending)

@@ -41,7 +41,7 @@ def _expect(layer, input, ranks, description):
     if input.ndim not in ranks:
         want = " or ".join(f"{r}-D" for r in ranks)
         raise ValueError(
-            f"{layer!r}: expected {want} input ({description}), got {input.ndim}-D input of shape {input.shape}"
+            f"{layer!r}: expected {want} input ({description}), got {input.ndim}-D input of shape {tuple(input.shape)}"
         )
 
 
@@ -49,7 +49,7 @@ def _expect_size(layer, input, dim, size, description):
     if input.shape[dim] != size:
         raise ValueError(
             f"{layer!r}: expected input with {size} {description} (dimension {dim}), "
-            f"got input of shape {input.shape}"
+            f"got input of shape {tuple(input.shape)}"
         )
 
 
@@ -88,17 +88,19 @@ class Linear(Module):
     """``y = x W^T + b``, as ``torch.nn.Linear(in_features, out_features, bias=True)``.
 
     ``weight`` is ``[out_features, in_features]``; both weight and bias start from
-    ``U(±1/sqrt(in_features))`` (PyTorch's kaiming-uniform with ``a=sqrt(5)``).
+    ``U(±1/sqrt(in_features))`` (PyTorch's kaiming-uniform with ``a=sqrt(5)``). ``device``
+    and ``dtype`` place and type the parameters, as PyTorch's factory keywords.
 
     Raises:
         ValueError: the input's last dimension is not ``in_features``.
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
         _init_weight_and_bias(self, (out_features, in_features), bias, dtype)
+        self.to(device=device)
 
     def forward(self, input):
         _expect(self, input, range(1, 64), "[*, in_features]")
@@ -149,7 +151,8 @@ class _BatchNorm(Module):
         # with version 2; older (or unversioned) state dicts keep the module's current count.
         return name == "num_batches_tracked" and (version is None or version < 2)
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, dtype=None):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 device=None, dtype=None):
         super().__init__()
         self.num_features = num_features
         self.eps = eps
@@ -172,6 +175,7 @@ class _BatchNorm(Module):
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
+        self.to(device=device)
 
     def reset_running_stats(self) -> None:
         """Running mean 0, running variance 1, ``num_batches_tracked`` 0."""

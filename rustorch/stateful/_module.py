@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _device
 from . import _graph
 from ._variable import Variable, _to_array
 
@@ -30,6 +31,28 @@ class Parameter(Variable):
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
+
+
+class RemovableHandle:
+    """What ``register_forward_hook`` and friends return: ``remove()`` unregisters the hook
+    (also on leaving a ``with`` block), as ``torch.utils.hooks.RemovableHandle``."""
+
+    _next_id = 0
+
+    def __init__(self, table: OrderedDict):
+        self._table = table
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self._table.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False
 
 
 class IncompatibleKeys(NamedTuple):
@@ -70,6 +93,8 @@ class Module:
         object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_forward_hooks", OrderedDict())  # id -> (hook, with_kwargs)
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
 
     # ------------------------------------------------------------------ registration
     def __setattr__(self, name, value):
@@ -77,12 +102,12 @@ class Module:
         if isinstance(value, Parameter):
             if params is None:
                 raise AttributeError("cannot assign parameters before Module.__init__() call")
-            self._discard(name)
+            self._discard(name, keep=params)
             params[name] = value
         elif isinstance(value, Module):
             if params is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
-            self._discard(name)
+            self._discard(name, keep=self._modules)
             self._modules[name] = value
         elif params is not None and name in params:
             if value is not None:
@@ -100,9 +125,12 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _discard(self, name):
+    def _discard(self, name, keep=None):
+        """Forget ``name`` everywhere but in ``keep``, where a reassignment keeps its position
+        (PyTorch: replacing ``model.conv1`` leaves it first among ``children()``)."""
         for table in (self._parameters, self._buffers, self._modules):
-            table.pop(name, None)
+            if table is not keep:
+                table.pop(name, None)
         self.__dict__.pop(name, None)
 
     def __getattr__(self, name):
@@ -123,14 +151,14 @@ class Module:
         """Register ``param`` (a Parameter or None) under ``name``."""
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}'")
-        self._discard(name)
+        self._discard(name, keep=self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
         """Register non-learnable state; persistent buffers appear in ``state_dict()``."""
         if "_buffers" not in self.__dict__:
             raise AttributeError("cannot assign buffer before Module.__init__() call")
-        self._discard(name)
+        self._discard(name, keep=self._buffers)
         if tensor is not None and not isinstance(tensor, Variable):
             tensor = Variable(tensor)
         self._buffers[name] = tensor
@@ -142,21 +170,53 @@ class Module:
     def add_module(self, name: str, module) -> None:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        self._discard(name)
+        self._discard(name, keep=self._modules)
         self._modules[name] = module
 
     register_module = add_module
 
     # --------------------------------------------------------------------- traversal
-    def named_modules(self, memo=None, prefix: str = "") -> Iterator:
+    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True) -> Iterator:
+        """``(name, module)`` for this module and every submodule, depth first; a module
+        registered twice appears once unless ``remove_duplicate=False``."""
         memo = set() if memo is None else memo
-        if id(self) in memo:
-            return
-        memo.add(id(self))
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
         yield prefix, self
         for name, module in self._modules.items():
             if module is not None:
-                yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name)
+                yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
+
+    def get_submodule(self, target: str) -> "Module":
+        """The submodule at the dotted path ``target`` (``''`` is ``self``).
+
+        Raises:
+            AttributeError: no submodule at that path.
+        """
+        module = self
+        for part in target.split(".") if target else ():
+            child = module._modules.get(part) if isinstance(module, Module) else None
+            if child is None:
+                raise AttributeError(f"{type(module).__name__} has no attribute `{part}`")
+            module = child
+        return module
+
+    def get_parameter(self, target: str) -> Parameter:
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        param = module._parameters.get(name)
+        if param is None:
+            raise AttributeError(f"`{name}` is not an nn.Parameter")
+        return param
+
+    def get_buffer(self, target: str) -> Variable:
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        if name not in module._buffers:
+            raise AttributeError(f"`{name}` is not a buffer")
+        return module._buffers[name]
 
     def modules(self) -> Iterator["Module"]:
         for _, module in self.named_modules():
@@ -212,33 +272,67 @@ class Module:
         return self.train(False)
 
     def to(self, *args, **kwargs) -> "Module":
-        """Convert floating parameters and buffers to a dtype (``model.to(rustorch.float64)``),
-        as ``torch.nn.Module.to``; device arguments (``'cpu'``, ``'cuda'``, a ``jax.Device``) are
-        accepted and ignored, because JAX places arrays itself. Returns ``self``."""
-        dtype = kwargs.get("dtype")
+        """Move and/or convert parameters and buffers in place, as ``torch.nn.Module.to``:
+        ``to(device)``, ``to(dtype)`` (floating dtypes; floating parameters and buffers only),
+        ``to(device, dtype)``, ``to(tensor)``, or keywords. Parameters keep their identity
+        (an optimizer built before still holds them). Returns ``self``.
+
+        Raises:
+            RuntimeError: a device this process does not have (``cuda`` without a GPU).
+            TypeError: a non-floating dtype.
+        """
+        dtype = kwargs.pop("dtype", None)
+        device = kwargs.pop("device", None)
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("memory_format", None)
+        if kwargs:
+            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
         for arg in args:
-            if not isinstance(arg, str) and not hasattr(arg, "platform"):
+            if isinstance(arg, Variable):
+                dtype, device = arg.dtype, arg.device
+            elif _device.is_device_spec(arg):
+                device = arg
+            elif isinstance(arg, bool):
+                continue
+            elif arg is not None:
                 dtype = arg
-        if dtype is None:
+        target = _device.as_jax_device(device)
+        if dtype is not None:
+            dtype = np.dtype(jax.dtypes.canonicalize_dtype(np.dtype(dtype)))
+            if not jnp.issubdtype(dtype, jnp.floating):
+                raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dtype}")
+        if dtype is None and target is None:
             return self
-        dtype = np.dtype(jax.dtypes.canonicalize_dtype(np.dtype(dtype)))
-        if not jnp.issubdtype(dtype, jnp.floating):
-            raise TypeError(f"Module.to only accepts floating point dtypes, but got desired dtype={dtype}")
         for module in self.modules():
             for table in (module._parameters, module._buffers):
                 for name, value in table.items():
-                    if value is not None and jnp.issubdtype(value.dtype, jnp.floating):
-                        value._assign(value._concrete().astype(dtype), allow_dtype_change=True)
+                    if value is None:
+                        continue
+                    array = value._concrete()
+                    if dtype is not None and jnp.issubdtype(value.dtype, jnp.floating):
+                        array = array.astype(dtype)
+                    array = _device.place(array, target)
+                    if array is not value._value:
+                        value._assign(array, allow_dtype_change=True)
+                    if value.grad is not None and target is not None:
+                        value.grad = Variable._wrap(_device.place(value.grad._concrete(), target))
         return self
 
     def cpu(self) -> "Module":
-        """Returns ``self``: JAX decides where arrays live (see :meth:`to`)."""
-        return self
+        """Move every parameter and buffer to the CPU; returns ``self``."""
+        return self.to("cpu")
 
     def cuda(self, device=None) -> "Module":
-        """Returns ``self``: JAX decides where arrays live and uses an accelerator when one is
-        present (see :meth:`to`)."""
-        return self
+        """Move every parameter and buffer to a GPU (``cuda:0`` by default); returns ``self``.
+
+        Raises:
+            RuntimeError: no GPU in this process.
+        """
+        if device is None:
+            device = "cuda"
+        elif isinstance(device, int):
+            device = _device.device("cuda", device)
+        return self.to(device)
 
     def float(self) -> "Module":
         return self.to(np.float32)
@@ -248,6 +342,9 @@ class Module:
 
     def half(self) -> "Module":
         return self.to(np.float16)
+
+    def bfloat16(self) -> "Module":
+        return self.to(jnp.bfloat16)
 
     def requires_grad_(self, requires_grad: bool = True) -> "Module":
         for param in self.parameters():
@@ -274,7 +371,58 @@ class Module:
         )
 
     def __call__(self, *args, **kwargs):
+        attributes = self.__dict__
+        if attributes.get("_forward_pre_hooks") or attributes.get("_forward_hooks"):
+            return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
+
+    def _call_with_hooks(self, args, kwargs):
+        for hook, with_kwargs in list(self._forward_pre_hooks.values()):
+            if with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(
+                            "forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                            f"but got {result}.")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        output = self.forward(*args, **kwargs)
+        for hook, with_kwargs in list(self._forward_hooks.values()):
+            result = hook(self, args, kwargs, output) if with_kwargs else hook(self, args, output)
+            if result is not None:
+                output = result
+        return output
+
+    def _hooks(self, name: str) -> OrderedDict:
+        if name not in self.__dict__:
+            object.__setattr__(self, name, OrderedDict())  # a subclass that skipped __init__
+        return self.__dict__[name]
+
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False
+                                  ) -> RemovableHandle:
+        """Call ``hook(module, args)`` before each ``forward``; it may return new args (a tuple,
+        or one value). With ``with_kwargs``, ``hook(module, args, kwargs)`` may return
+        ``(args, kwargs)``. Returns a handle whose ``remove()`` unregisters it."""
+        return self._register_hook("_forward_pre_hooks", hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after each ``forward``; a returned value replaces
+        the output. With ``with_kwargs``: ``hook(module, args, kwargs, output)``. Returns a
+        handle whose ``remove()`` unregisters it."""
+        return self._register_hook("_forward_hooks", hook, prepend, with_kwargs)
+
+    def _register_hook(self, table_name, hook, prepend, with_kwargs):
+        table = self._hooks(table_name)
+        handle = RemovableHandle(table)
+        table[handle.id] = (hook, bool(with_kwargs))
+        if prepend:
+            table.move_to_end(handle.id, last=False)
+        return handle
 
     # ----------------------------------------------------------------------- state
     def _state_items(self, dot: str = ""):

@@ -86,3 +86,91 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     running_mean._assign(mean._concrete())
     running_var._assign(var._concrete())
     return y
+
+
+# --- more losses, distances, one_hot (surface block) ---
+def _deprecated_reduction(op, size_average, reduce):
+    if size_average is not None or reduce is not None:
+        raise ValueError(f"{op}: size_average and reduce are deprecated in PyTorch; use reduction=")
+
+
+_binary_cross_entropy = _recorded(_F.binary_cross_entropy, ("input", "target", "weight"))
+_kl_div = _recorded(_F.kl_div, ("input", "target"))
+_smooth_l1_loss = _recorded(_F.smooth_l1_loss, ("input", "target"))
+huber_loss = _recorded(_F.huber_loss, ("input", "target"))
+_margin_ranking_loss = _recorded(_F.margin_ranking_loss, ("input1", "input2", "target"))
+_cosine_embedding_loss = _recorded(_F.cosine_embedding_loss, ("input1", "input2", "target"))
+_triplet_margin_loss = _recorded(_F.triplet_margin_loss, ("anchor", "positive", "negative"))
+pairwise_distance = _recorded(_F.pairwise_distance, ("x1", "x2"))
+cosine_similarity = _recorded(_F.cosine_similarity, ("x1", "x2"))
+normalize = _recorded(_F.normalize, ("input",))
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    """``torch.nn.functional.binary_cross_entropy`` (see :func:`rustorch.functional.binary_cross_entropy`)."""
+    _deprecated_reduction("binary_cross_entropy", size_average, reduce)
+    return _binary_cross_entropy(input, target, weight, reduction=reduction)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """``torch.nn.functional.kl_div`` (see :func:`rustorch.functional.kl_div`); ``'mean'`` warns
+    as PyTorch does, because ``'batchmean'`` is the KL divergence."""
+    _deprecated_reduction("kl_div", size_average, reduce)
+    if reduction == "mean":
+        import warnings
+
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
+                      "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+                      "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+                      stacklevel=2)
+    return _kl_div(input, target, reduction=reduction, log_target=log_target)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    """``torch.nn.functional.smooth_l1_loss`` (see :func:`rustorch.functional.smooth_l1_loss`)."""
+    _deprecated_reduction("smooth_l1_loss", size_average, reduce)
+    return _smooth_l1_loss(input, target, reduction=reduction, beta=beta)
+
+
+def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+    """``torch.nn.functional.margin_ranking_loss``."""
+    _deprecated_reduction("margin_ranking_loss", size_average, reduce)
+    return _margin_ranking_loss(input1, input2, target, margin=margin, reduction=reduction)
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+    """``torch.nn.functional.cosine_embedding_loss``."""
+    _deprecated_reduction("cosine_embedding_loss", size_average, reduce)
+    return _cosine_embedding_loss(input1, input2, target, margin=margin, reduction=reduction)
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-6, swap=False, size_average=None,
+                        reduce=None, reduction="mean"):
+    """``torch.nn.functional.triplet_margin_loss``."""
+    _deprecated_reduction("triplet_margin_loss", size_average, reduce)
+    return _triplet_margin_loss(anchor, positive, negative, margin=margin, p=p, eps=eps, swap=swap,
+                                reduction=reduction)
+
+
+def one_hot(tensor: Variable, num_classes: int = -1) -> Variable:
+    """``torch.nn.functional.one_hot``: ``[..., num_classes]`` 0/1 rows of JAX's default integer
+    dtype (int64 with x64, else int32). ``num_classes=-1`` means ``max(tensor) + 1``.
+
+    Raises:
+        RuntimeError: a non-integer tensor ("one_hot is only applicable to index tensor"), a
+            negative index, or an index ``>= num_classes`` ("Class values must be smaller than
+            num_classes"). The values are read to check them, as PyTorch does.
+    """
+    import numpy as np
+
+    if np.dtype(tensor.dtype).kind not in "iu":
+        raise RuntimeError("one_hot is only applicable to index tensor of integer dtype, got "
+                           f"{np.dtype(tensor.dtype)}")
+    values = np.asarray(tensor._concrete())
+    if values.size and values.min() < 0:
+        raise RuntimeError("Class values must be non-negative.")
+    if num_classes == -1:
+        num_classes = int(values.max()) + 1 if values.size else 0
+    elif values.size and values.max() >= num_classes:
+        raise RuntimeError("Class values must be smaller than num_classes.")
+    return apply(_F.one_hot, tensor, num_classes=int(num_classes))

@@ -46,6 +46,11 @@ class Optimizer:
                 "params argument given to the optimizer should be an iterable of Tensors or dicts, "
                 "but got a single Variable; pass model.parameters() or [tensor]"
             )
+        if isinstance(params, set):
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but the ordering of "
+                "tensors in sets will change between runs. Please use a list instead."
+            )
         params = list(params)
         if not params:
             raise ValueError("optimizer got an empty parameter list")
@@ -58,7 +63,19 @@ class Optimizer:
         """Add a group of parameters with its own hyperparameters (missing ones default)."""
         group = dict(param_group)
         params = group["params"]
+        if isinstance(params, set):
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but the ordering of "
+                "tensors in sets will change between runs. Please use a list instead."
+            )
         params = [params] if isinstance(params, Variable) else list(params)
+        # ``model.named_parameters()``: (name, tensor) pairs; the names go to 'param_names'.
+        names = [p[0] for p in params if isinstance(p, tuple)]
+        if names:
+            if len(names) != len(params):
+                raise ValueError("all optimizer params should be with/without names. Some param names are missing")
+            params = [p[1] for p in params]
+            group["param_names"] = names
         for p in params:
             if not isinstance(p, Variable):
                 raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
@@ -72,14 +89,54 @@ class Optimizer:
             group.setdefault(name, value)
         functional = self._functional(group)  # validates the hyperparameters
         self.param_groups.append(group)
-        self._groups_state.append(_GroupState(functional, (type(self),) + self._structure(group)))
+        self._groups_state.append(_GroupState(functional, self._key(group)))
 
-    def _structure(self, group):
+    def _structure(self, group, group_state=None) -> tuple:
+        """The group's options that shape the compiled update and the state (static)."""
         return tuple(group[name] for name in self._structural_names)
 
-    def _functional(self, group) -> F.Optimizer:
+    def _key(self, group, group_state=None) -> tuple:
+        return (type(self),) + self._structure(group, group_state)
+
+    def _functional(self, group, group_state=None) -> F.Optimizer:
         """The group's functional optimizer (validates its hyperparameters)."""
-        return type(self)._make(**{name: group[name] for name in self.defaults})
+        return type(self)._make(**{name: group[name] for name in self.defaults if name not in _IMPLEMENTATION})
+
+    # Per-parameter state PyTorch creates on the first step that needs it (SGD's momentum
+    # buffer when momentum becomes non-zero); any other state a changed option needs is a
+    # KeyError in PyTorch and an error here.
+    _lazy_fields: tuple = ()
+
+    def _restructure(self, group, group_state, values) -> None:
+        """Follow a change of a structural option (``nesterov``, ``maximize``, ``centered``,
+        momentum switched on...) as PyTorch does, which reads them afresh at every step: a new
+        compiled update, the existing state carried over. Nothing changes on an error."""
+        key = self._key(group, group_state)
+        functional = self._functional(group, group_state)
+        state = group_state.state
+        if state is not None:
+            template = functional.init(values)
+            fields = {}
+            for name in template._fields[1:]:
+                new, old = getattr(template, name), getattr(state, name)
+                if new is None or old is not None:
+                    fields[name] = None if new is None else old
+                elif name in self._lazy_fields:
+                    fields[name] = new
+                else:
+                    changed = ", ".join(f"{n}={group[n]!r}" for n in self._structural_names if n in group)
+                    raise ValueError(
+                        f"{type(self).__name__}: the options {changed} need the per-parameter state "
+                        f"{name!r}, which the state built by the earlier steps lacks (PyTorch raises "
+                        "KeyError here); set these options before the first step(), or create a new "
+                        "optimizer"
+                    )
+            state = template._replace(**fields)
+        group_state.functional = functional
+        group_state.structure = key
+        group_state.rebuild()
+        group_state.state = state
+        group_state.hyper_key = None
 
     def _hyperparams(self, group) -> dict:
         return {name: group[name] for name in self._hyper_names}
@@ -106,12 +163,9 @@ class Optimizer:
             grads = [None if p.grad is None else p.grad._concrete() for p in params]
             if all(g is None for g in grads):
                 continue
-            if (type(self),) + self._structure(group) != group_state.structure:
-                raise ValueError(
-                    f"{type(self).__name__}: {', '.join(self._structural_names)} cannot change after "
-                    "construction (they change the compiled update); create a new optimizer instead"
-                )
             values = [p._concrete() for p in params]
+            if self._key(group, group_state) != group_state.structure:
+                self._restructure(group, group_state, values)
             if group_state.state is None:
                 group_state.state = group_state.functional.init(values)
             hyper = self._hyperparams(group)
@@ -233,9 +287,9 @@ class Optimizer:
             group.clear()
             group.update(new_group)
             group_state.functional = functional
-            group_state.structure = (type(self),) + self._structure(group)
-            group_state.rebuild()
             group_state.state = state
+            group_state.structure = self._key(group, group_state)
+            group_state.rebuild()
             group_state.hyper_key = None
 
     # ------------------------------------------------------- per-parameter state (torch layout)
@@ -319,6 +373,31 @@ class Optimizer:
         return "\n".join(lines)
 
 
+# PyTorch's implementation selectors. rustorch always runs one compiled update with the
+# single-tensor formulas (``foreach=False``), which ``foreach``, ``fused`` and ``capturable``
+# only choose among; they are kept in the param groups, as PyTorch keeps them.
+_IMPLEMENTATION = ("foreach", "capturable", "differentiable", "fused")
+
+
+def _implementation(**options) -> dict:
+    for name, value in options.items():
+        if value is not None and not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True, False or None, got {value!r}")
+    if options.get("differentiable"):
+        raise NotImplementedError(
+            "differentiable=True (autograd through optimizer.step()) is not supported by rustorch's "
+            "optimizers; differentiate through the functional optimizers (rustorch.functional.adam, ...) "
+            "with jax.grad instead"
+        )
+    return options
+
+
+def _keeps_buffers(group_state) -> bool:
+    """Whether a group's existing state holds momentum buffers (SGD, RMSprop)."""
+    state = None if group_state is None else group_state.state
+    return state is not None and getattr(state, "momentum_buffer", None) is not None
+
+
 def _hashable(value):
     return tuple(value) if isinstance(value, list) else value
 
@@ -381,12 +460,15 @@ class Adam(Optimizer):
     _structural_names = ("amsgrad", "maximize", "decoupled_weight_decay")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
-                 *, maximize=False, decoupled_weight_decay=False):
+                 *, foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
+                 decoupled_weight_decay=False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, maximize=maximize,
-                                      decoupled_weight_decay=decoupled_weight_decay))
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      **_implementation(foreach=foreach, capturable=capturable,
+                                                        differentiable=differentiable, fused=fused)))
 
-    def _functional(self, group):
+    def _functional(self, group, group_state=None):
         make = F.adamw if group["decoupled_weight_decay"] else F.adam
         return make(lr=group["lr"], betas=tuple(group["betas"]), eps=group["eps"],
                     weight_decay=group["weight_decay"], amsgrad=group["amsgrad"], maximize=group["maximize"])
@@ -398,8 +480,9 @@ class AdamW(Adam):
     ``param *= 1 - lr * wd`` before the Adam step."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
-                 *, maximize=False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                 *, maximize=False, foreach=None, capturable=False, differentiable=False, fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, foreach=foreach,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
                          decoupled_weight_decay=True)
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -408,8 +491,8 @@ class AdamW(Adam):
         for group, group_state in zip(self.param_groups, self._groups_state):
             if not group["decoupled_weight_decay"]:
                 group["decoupled_weight_decay"] = True
-                group_state.functional = self._functional(group)
-                group_state.structure = (type(self),) + self._structure(group)
+                group_state.functional = self._functional(group, group_state)
+                group_state.structure = self._key(group, group_state)
                 group_state.rebuild()
 
 
@@ -423,15 +506,24 @@ class SGD(Optimizer):
     _structural_names = ("nesterov", "maximize", "uses_momentum")
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
-                 maximize=False):
+                 *, maximize=False, foreach=None, differentiable=False, fused=None):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                      nesterov=nesterov, maximize=maximize))
+                                      nesterov=nesterov, maximize=maximize,
+                                      **_implementation(foreach=foreach, differentiable=differentiable,
+                                                        fused=fused)))
 
-    def _structure(self, group):
-        return (group["nesterov"], group["maximize"], group["momentum"] != 0)
+    _lazy_fields = ("momentum_buffer", "has_momentum_buffer")
 
-    def _functional(self, group):
-        return F.sgd(lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
+    def _structure(self, group, group_state=None):
+        # Momentum buffers, once created, stay (PyTorch keeps them when momentum goes to 0 and
+        # uses them again when it comes back).
+        return (group["nesterov"], group["maximize"], group["momentum"] != 0 or _keeps_buffers(group_state))
+
+    def _functional(self, group, group_state=None):
+        momentum = group["momentum"]
+        if momentum == 0 and _keeps_buffers(group_state):
+            momentum = 1.0  # build with buffers; the group's 0 reaches the state before the step
+        return F.sgd(lr=group["lr"], momentum=momentum, dampening=group["dampening"],
                      weight_decay=group["weight_decay"], nesterov=group["nesterov"], maximize=group["maximize"])
 
     def _state_fields(self, state) -> list[str]:
@@ -458,12 +550,20 @@ class RMSprop(Optimizer):
     _structural_names = ("centered", "maximize", "uses_momentum")
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False, maximize=False):
+                 centered=False, capturable=False, foreach=None, maximize=False, differentiable=False):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered, maximize=maximize))
+                                      momentum=momentum, centered=centered, maximize=maximize,
+                                      **_implementation(capturable=capturable, foreach=foreach,
+                                                        differentiable=differentiable)))
 
-    def _structure(self, group):
-        return (group["centered"], group["maximize"], group["momentum"] > 0)
+    def _structure(self, group, group_state=None):
+        return (group["centered"], group["maximize"], group["momentum"] > 0 or _keeps_buffers(group_state))
+
+    def _functional(self, group, group_state=None):
+        kwargs = {name: group[name] for name in self.defaults if name not in _IMPLEMENTATION}
+        if not kwargs["momentum"] > 0 and _keeps_buffers(group_state):
+            kwargs["momentum"] = 1.0  # build with buffers; the group's 0 reaches the state before the step
+        return F.rmsprop(**kwargs)
 
 
 class Adagrad(Optimizer):
@@ -477,21 +577,23 @@ class Adagrad(Optimizer):
     _structural_names = ("maximize",)
 
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
-                 eps=1e-10, *, maximize=False):
+                 eps=1e-10, foreach=None, *, maximize=False, differentiable=False, fused=None):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
-                                      maximize=maximize))
+                                      maximize=maximize,
+                                      **_implementation(foreach=foreach, differentiable=differentiable,
+                                                        fused=fused)))
         for group, group_state in zip(self.param_groups, self._groups_state):
             group_state.state = group_state.functional.init([p._concrete() for p in group["params"]])
             group_state.eager = True
 
-    def _functional(self, group):
+    def _functional(self, group, group_state=None):
         # PyTorch fills ``sum`` from the optimizer's defaults, not the group's.
         return F.adagrad(lr=group["lr"], lr_decay=group["lr_decay"], weight_decay=group["weight_decay"],
                          initial_accumulator_value=self.defaults["initial_accumulator_value"],
                          eps=group["eps"], maximize=group["maximize"])
 
-    def _structure(self, group):
+    def _structure(self, group, group_state=None):
         return (group["maximize"],)
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -510,8 +612,11 @@ class Adadelta(Optimizer):
     _hyper_names = ("lr", "rho", "eps", "weight_decay")
     _structural_names = ("maximize",)
 
-    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, maximize=False):
-        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize))
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, foreach=None, *, capturable=False,
+                 maximize=False, differentiable=False):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize,
+                                      **_implementation(foreach=foreach, capturable=capturable,
+                                                        differentiable=differentiable)))
 
 
 class Adamax(Optimizer):
@@ -522,9 +627,12 @@ class Adamax(Optimizer):
     _hyper_names = ("lr", "betas", "eps", "weight_decay")
     _structural_names = ("maximize",)
 
-    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, *, maximize=False):
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, foreach=None, *,
+                 maximize=False, differentiable=False, capturable=False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      maximize=maximize))
+                                      maximize=maximize,
+                                      **_implementation(foreach=foreach, differentiable=differentiable,
+                                                        capturable=capturable)))
 
 
 class NAdam(Optimizer):
@@ -537,10 +645,13 @@ class NAdam(Optimizer):
     _structural_names = ("decoupled_weight_decay", "maximize")
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
-                 decoupled_weight_decay=False, *, maximize=False):
+                 decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                       momentum_decay=momentum_decay,
-                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize))
+                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+                                      **_implementation(foreach=foreach, capturable=capturable,
+                                                        differentiable=differentiable)))
 
 
 class RAdam(Optimizer):
@@ -553,6 +664,9 @@ class RAdam(Optimizer):
     _structural_names = ("decoupled_weight_decay", "maximize")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 decoupled_weight_decay=False, *, maximize=False):
+                 decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize))
+                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+                                      **_implementation(foreach=foreach, capturable=capturable,
+                                                        differentiable=differentiable)))

@@ -5,11 +5,13 @@ processes with ``lax.psum`` over the process mesh axis, so every rank normalises
 mean and (biased) variance of the global batch and stores the same running statistics (the
 unbiased variance over the global count), as ``torch.nn.SyncBatchNorm``. The op is marked as
 a collective, so the program that contains it runs as one SPMD program over the processes
-(:mod:`rustorch.distributed._spmd`); JAX differentiates through the ``psum`` (its transpose is
-a ``psum`` of the cotangents), which gives PyTorch's SyncBatchNorm backward. Outside a process
+(:mod:`rustorch.distributed._spmd`); its backward (a custom VJP) sums the per-channel gradient
+terms over the processes too, as PyTorch's SyncBatchNorm backward does. Outside a process
 group of more than one process the axis is unbound and the op is ordinary batch norm.
 """
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +33,50 @@ def _psum(x):
         return x
 
 
+def _layout(x):
+    axes = (0,) + tuple(range(2, x.ndim))
+    bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    return axes, bshape
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _sync_normalize(x, weight, bias, eps):
+    """``(y, mean, var_sum, count)``: ``x`` normalised with the statistics of the global batch."""
+    return _sync_normalize_fwd(x, weight, bias, eps)[0]
+
+
+def _sync_normalize_fwd(x, weight, bias, eps):
+    axes, bshape = _layout(x)
+    count = _psum(jnp.asarray(x.size // x.shape[1], x.dtype))
+    mean = _psum(jnp.sum(x, axis=axes)) / count
+    centred = x - mean.reshape(bshape)
+    var_sum = _psum(jnp.sum(centred * centred, axis=axes))
+    invstd = lax.rsqrt(var_sum / count + eps)
+    y = centred * (invstd * weight).reshape(bshape) + bias.reshape(bshape)
+    return (y, mean, var_sum, count), (centred, invstd, weight, count)
+
+
+def _sync_normalize_bwd(eps, residuals, cotangents):
+    # torch.nn.SyncBatchNorm's backward: the per-channel sums of dy and dy * (x - mean) are
+    # summed over the processes (each process's dy is the cotangent of its own loss), so the
+    # input gradient is that of the sum of every process's loss; the weight and bias gradients
+    # stay local (DistributedDataParallel averages them). The statistics outputs feed only the
+    # running buffers and carry no gradient.
+    centred, invstd, weight, count = residuals
+    dy = cotangents[0]
+    axes, bshape = _layout(centred)
+    sum_dy_local = jnp.sum(dy, axis=axes)
+    dot_local = jnp.sum(dy * centred, axis=axes)
+    mean_dy = _psum(sum_dy_local) / count
+    mean_dot = _psum(dot_local) / count
+    grad_x = (dy - mean_dy.reshape(bshape) - centred * (mean_dot * invstd * invstd).reshape(bshape)) * (
+        invstd * weight).reshape(bshape)
+    return grad_x, dot_local * invstd, sum_dy_local
+
+
+_sync_normalize.defvjp(_sync_normalize_fwd, _sync_normalize_bwd)
+
+
 def _sync_batch_norm_train(x, weight, bias, running_mean, running_var, num_batches_tracked, *, momentum, eps):
     """Training-mode batch norm over ``[N, C, *]`` with statistics summed over the processes.
 
@@ -38,19 +84,10 @@ def _sync_batch_norm_train(x, weight, bias, running_mean, running_var, num_batch
     ``y = (x - mean) / sqrt(var + eps) * weight + bias``; running statistics updated with the
     unbiased variance ``var * N / (N - 1)`` over the global count ``N``."""
     compute = x.dtype if jnp.finfo(x.dtype).bits >= 32 else jnp.dtype(jnp.float32)
-    xc = x.astype(compute)
-    axes = (0,) + tuple(range(2, x.ndim))
-    bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-    count = _psum(jnp.asarray(x.size // x.shape[1], compute))
-    mean = _psum(jnp.sum(xc, axis=axes)) / count
-    centred = xc - mean.reshape(bshape)
-    var_sum = _psum(jnp.sum(centred * centred, axis=axes))
-    invstd = lax.rsqrt(var_sum / count + eps)
-    y = centred * invstd.reshape(bshape)
-    if weight is not None:
-        y = y * weight.astype(compute).reshape(bshape)
-    if bias is not None:
-        y = y + bias.astype(compute).reshape(bshape)
+    channels = x.shape[1]
+    w = jnp.ones((channels,), compute) if weight is None else weight.astype(compute)
+    b = jnp.zeros((channels,), compute) if bias is None else bias.astype(compute)
+    y, mean, var_sum, count = _sync_normalize(x.astype(compute), w, b, float(eps))
     if running_mean is None:
         return y.astype(x.dtype), None, None, None
     tracked = num_batches_tracked + jnp.ones((), num_batches_tracked.dtype)

@@ -148,7 +148,9 @@ def randint(low, high=None, size=(), *, dtype=None, device=None, generator=None,
         low, high, size = 0, low, high
     dtype = _canonical_dtype(np.int64 if dtype is None else dtype)
     key = (generator or _random.default_generator).next_key()
-    return _made(jax.random.randint(key, _shape((size,)), low, high, dtype), device, requires_grad)
+    draw_dtype = dtype if dtype.kind in "iu" else _canonical_dtype(np.int64)
+    values = jax.random.randint(key, _shape((size,)), low, high, draw_dtype).astype(dtype)
+    return _made(values, device, requires_grad)
 
 
 def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad=False) -> Variable:
@@ -288,6 +290,37 @@ def scalar_tensor(value, *, dtype=None, device=None, requires_grad=False) -> Var
     return _made(jnp.asarray(value, _float_dtype(dtype)), device, requires_grad)
 
 
+def _legacy_constructor(name, dtype):
+    def constructor(*args, device=None):
+        if args and builtins.all(isinstance(a, (builtins.int, np.integer)) and not isinstance(a, builtins.bool)
+                                 for a in args):
+            return zeros(*args, dtype=dtype, device=device)  # sizes (torch leaves the memory uninitialised)
+        if len(args) == 1 and isinstance(args[0], Size):
+            return zeros(*args[0], dtype=dtype, device=device)
+        if len(args) != 1:
+            raise TypeError(f"{name}(): expected sizes or one sequence of data, got {args!r}")
+        data = args[0]
+        if isinstance(data, Variable):
+            return data.to(dtype)
+        return tensor(data, dtype=dtype, device=device)
+
+    constructor.__name__ = constructor.__qualname__ = name
+    constructor.__doc__ = (f"``torch.{name}``, the legacy constructor: ``{name}(*sizes)`` gives zeros, "
+                           f"``{name}(data)`` a tensor of ``data``, with dtype {np.dtype(dtype).name}.")
+    return constructor
+
+
+FloatTensor = _legacy_constructor("FloatTensor", np.float32)
+DoubleTensor = _legacy_constructor("DoubleTensor", np.float64)
+HalfTensor = _legacy_constructor("HalfTensor", np.float16)
+LongTensor = _legacy_constructor("LongTensor", np.int64)
+IntTensor = _legacy_constructor("IntTensor", np.int32)
+ShortTensor = _legacy_constructor("ShortTensor", np.int16)
+ByteTensor = _legacy_constructor("ByteTensor", np.uint8)
+CharTensor = _legacy_constructor("CharTensor", np.int8)
+BoolTensor = _legacy_constructor("BoolTensor", np.bool_)
+
+
 # ----------------------------------------------------------------------------- combining
 
 def _concatenate(*arrays, axis, dtype):
@@ -298,11 +331,19 @@ def _stack(*arrays, axis, dtype):
     return jnp.stack([a.astype(dtype) for a in arrays], axis=axis)
 
 
+_graph.register_saved(_concatenate, inputs=False, outputs=False)
+_graph.register_saved(_stack, inputs=False, outputs=False)
+
+
 def _tensors(name, tensors):
     tensors = list(tensors)
     if not tensors:
         raise ValueError(f"{name}(): expected a non-empty list of Tensors")
     return tensors
+
+
+_graph.register_saved(_concatenate, inputs=False, outputs=False)
+_graph.register_saved(_stack, inputs=False, outputs=False)
 
 
 def cat(tensors, dim: int = 0) -> Variable:
@@ -314,6 +355,8 @@ def cat(tensors, dim: int = 0) -> Variable:
     from ._variable import _normalize_dim
 
     tensors = _tensors("cat", tensors)
+    if tensors[0].ndim == 0:
+        raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
     shaped = [t for t in tensors if not (getattr(t, "ndim", 1) == 1 and t.shape[0] == 0)] or tensors
     ndim = shaped[0].ndim
     axis = _normalize_dim(dim, ndim)
@@ -611,5 +654,7 @@ __all__ = [
     "is_floating_point", "is_nonzero", "promote_types", "result_type", "get_default_dtype",
     "set_default_dtype", "set_num_threads", "get_num_threads", "set_num_interop_threads",
     "get_num_interop_threads", "inference_mode", "is_inference_mode_enabled", "std_mean", "var_mean", "Size",
+    "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "ShortTensor", "ByteTensor",
+    "CharTensor", "BoolTensor",
     *METHOD_FUNCTIONS,
 ]

@@ -22,7 +22,7 @@ import numpy as np
 from jax import lax
 
 from .. import _device
-from . import _graph, _random
+from . import _channels_last, _graph, _random
 from . import _variable as _v
 
 # ----------------------------------------------------------------------------- results
@@ -77,7 +77,11 @@ def _scalar_dtype(value) -> np.dtype:
 def _promote(dtypes) -> Optional[np.dtype]:
     result = None
     for dtype in dtypes:
-        result = dtype if result is None else np.dtype(jnp.promote_types(result, dtype))
+        if result is None:
+            result = dtype
+        else:
+            with jax.numpy_dtype_promotion("standard"):  # the lattice only; casts stay explicit
+                result = np.dtype(jnp.promote_types(result, dtype))
     return result
 
 
@@ -625,6 +629,22 @@ class TensorMethods:
     def is_meta(self) -> bool:
         return False
 
+    @property
+    def is_xpu(self) -> bool:
+        return False
+
+    @property
+    def is_mps(self) -> bool:
+        return False
+
+    @property
+    def is_sparse(self) -> bool:
+        return False
+
+    @property
+    def is_quantized(self) -> bool:
+        return False
+
     def get_device(self) -> int:
         """-1 on the CPU, the GPU index otherwise (as ``torch.Tensor.get_device``)."""
         device = self.device
@@ -1058,6 +1078,32 @@ class TensorMethods:
         total = sum(repeats) if isinstance(repeats, tuple) else repeats * length
         return _v.apply(_repeat_interleave, self, repeats=repeats, axis=axis, total=int(total))
 
+    def select(self, dim, index):
+        """The slice at ``index`` of ``dim``, that dim removed (``x.select(1, i)`` is ``x[:, i]``).
+
+        Raises:
+            IndexError: ``index`` outside ``[-size, size)``.
+        """
+        axis = _dim(dim, self.ndim)
+        size = self.shape[axis]
+        if not -size <= index < size:
+            raise IndexError(f"select(): index {index} out of range for tensor of size {list(self.shape)} at "
+                             f"dimension {axis}")
+        return self[(slice(None),) * axis + (int(index),)]
+
+    @property
+    def mT(self):
+        """The transpose of the last two dims (batched matrices)."""
+        if self.ndim < 2:
+            raise RuntimeError("tensor.mT is only supported on matrices or batches of matrices. Got 1-D tensor.")
+        return self.transpose(-2, -1)
+
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        """Indices drawn in proportion to the rows' weights (see :func:`rustorch.multinomial`)."""
+        from ._tensor_functions import multinomial
+
+        return multinomial(self, num_samples, replacement, generator=generator)
+
     def expand_as(self, other):
         return self.expand(other.shape)
 
@@ -1310,6 +1356,9 @@ def _check_inner(op, a, b):
 
 for _name, _op in _UNARY.items():
     setattr(TensorMethods, _name, _make_unary_method(_name, _op))
+    _channels_last.register_elementwise(_op)
+for _op in (_binary, _identity_copy, _round):
+    _channels_last.register_elementwise(_op)
 for _name, (_fn, _kind) in _BINARY_FNS.items():
     setattr(TensorMethods, _name, _make_binary_method(_name, _fn, _kind))
 del _name, _op, _fn, _kind

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import functional as F
-from . import _random
+from . import _graph, _random
 from ._layers import Dropout, Linear, _dtype, _expect
 from ._module import Module, ModuleList, Parameter
 from ._sequence import LayerNorm
@@ -176,6 +176,17 @@ class MultiheadAttention(Module):
                     batch_first=bool(self.batch_first and batched))
 
 
+def _relu_or_gelu(activation) -> int:
+    """1 for ReLU, 2 for GELU (function or module), 0 otherwise, as PyTorch's attribute."""
+    from . import _layers, _nn_functional
+
+    if activation is _nn_functional.relu or isinstance(activation, _layers.ReLU):
+        return 1
+    if activation is _nn_functional.gelu or isinstance(activation, _layers.GELU):
+        return 2
+    return 0
+
+
 def _activation_fn(activation):
     from . import _nn_functional
 
@@ -212,6 +223,7 @@ class TransformerEncoderLayer(Module):
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
         self.activation = _activation_fn(activation)
+        self.activation_relu_or_gelu = _relu_or_gelu(self.activation)
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal: bool = False):
         x = src
@@ -306,10 +318,40 @@ class TransformerEncoder(Module):
         self.enable_nested_tensor = enable_nested_tensor
         self.mask_check = mask_check
 
+    def _padding_zeroed(self, src, mask, src_key_padding_mask) -> bool:
+        """Whether PyTorch would run this call on its nested-tensor fast path, whose outputs at
+        padded positions are 0 (before the final norm): inference (eval mode, no gradient
+        needed) of batch-first 3-D input with a left-aligned key padding mask and no attention
+        mask, through post-norm layers that PyTorch's fast path supports."""
+        layer = self.layers[0] if len(self.layers) else None
+        if not (self.enable_nested_tensor and isinstance(layer, TransformerEncoderLayer)) or layer.training:
+            return False
+        attn = layer.self_attn
+        if (layer.norm_first or not attn.batch_first or not attn._qkv_same_embed_dim or attn.in_proj_bias is None
+                or not layer.activation_relu_or_gelu or layer.norm1.eps != layer.norm2.eps or attn.num_heads % 2):
+            return False
+        if src.ndim != 3 or src_key_padding_mask is None or mask is not None:
+            return False
+        if _graph.is_grad_enabled() and (src.requires_grad or any(p.requires_grad for p in layer.parameters())):
+            return False
+        padding = np.asarray(src_key_padding_mask)
+        if padding.dtype != np.bool_:
+            return False
+        if self.mask_check:
+            # Left-aligned: every row is some kept positions followed only by padding.
+            kept = ~padding
+            if np.any(kept[:, 1:] & ~kept[:, :-1]):
+                return False
+        return True
+
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
         output = src
+        zero_padding = self._padding_zeroed(src, mask, src_key_padding_mask)
         for layer in self.layers:
             output = layer(output, src_mask=mask, is_causal=bool(is_causal), src_key_padding_mask=src_key_padding_mask)
+        if zero_padding:
+            kept = ~np.asarray(src_key_padding_mask)
+            output = output * Variable(kept[:, :, None].astype(output.dtype))
         if self.norm is not None:
             output = self.norm(output)
         return output

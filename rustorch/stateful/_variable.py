@@ -17,8 +17,8 @@ import numpy as np
 from jax import lax
 
 from .. import _device
-from . import _channels_last, _graph
-from ._graph import Leaf, Node
+from . import _channels_last, _checks, _graph, _random
+from ._graph import Leaf, Node, scalar_leaf
 from ._tensor_methods import Size, TensorMethods
 
 _INEXACT_KINDS = ("f", "c")
@@ -62,14 +62,22 @@ def _is_inexact(dtype) -> bool:
 
 
 def _as_input(value):
-    """What a node stores for one positional argument."""
+    """What a node stores for one positional argument: an edge ``(Node, output)`` for a value
+    with a recorded producer, a :class:`Leaf` for a concrete value (Python numbers become
+    weakly typed program inputs, so a changing float never recompiles), or a constant."""
     if isinstance(value, Variable):
-        if value._node is not None and (value._value is None or value.requires_grad):
-            return (value._node, value._index)
+        if value._pending_leaf:
+            _graph.materialize(value)
+        node = value._node
+        if node is not None and (value._value is None or value.requires_grad):
+            return (node, value._index)
         wants_grad = value.requires_grad and _graph.is_grad_enabled()
-        return Leaf(value._value, value if wants_grad else None, value._aval)
-    if value is None or isinstance(value, _SCALAR_TYPES):
+        box = value._version
+        return Leaf(value._value, value if wants_grad else None, value._aval, value, 0 if box is None else box[0])
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, (int, float)):
+        return scalar_leaf(value)
     if isinstance(value, jax.Array):
         return Leaf(value)  # immutable: no copy needed (and none from a device to the host)
     if isinstance(value, (np.ndarray, np.generic)):
@@ -91,10 +99,14 @@ def _input_requires_grad(stored) -> bool:
 def apply(op, *inputs, **static):
     """Record ``op(*inputs, **static)`` and return its output Variable(s), without computing.
 
-    ``inputs`` may be Variables, arrays, Python scalars or None; ``static`` values must be
-    hashable (they are part of the compiled program's cache key). Ops that return a tuple give
-    a tuple of Variables.
+    ``inputs`` may be Variables, arrays, Python scalars (weakly typed program inputs) or None;
+    ``static`` values must be hashable (they are part of the compiled program's cache key:
+    pass only values that decide a shape or an algorithm there). Ops that return a tuple give
+    a tuple of Variables. Value checks PyTorch makes on the inputs (class targets in range)
+    run here when the values are known, else with the program (see ``_checks``).
     """
+    check = _checks.RECORD_CHECKS.get(op)
+    flags = check(inputs, static) if check is not None else ()
     stored = tuple(_as_input(v) for v in inputs)
     static_items = tuple(sorted(static.items()))
     avals, multi = _graph.infer_avals(op, static_items, stored)
@@ -106,6 +118,10 @@ def apply(op, *inputs, **static):
         var._init_pending(node, index, aval, requires_grad and _is_inexact(aval.dtype))
         node.outputs[index] = weakref.ref(var)
         outs.append(var)
+    for flag, exception, message in flags:
+        _graph.attach_check(outs[0], flag, exception, message)
+    if node.overdue():
+        _graph.materialize(*outs)  # bounded growth: a chain kept pending for too long
     return tuple(outs) if multi else outs[0]
 
 
@@ -117,7 +133,7 @@ def _astype(x, *, dtype):
 
 
 def _rebuild_index(spec, index_arrays):
-    """The index tuple that :func:`_index_spec` encoded, with array entries filled back in."""
+    """The index tuple that :func:`_advanced_index` encoded, with array entries filled back in."""
     arrays = iter(index_arrays)
     index = []
     for kind, value in spec:
@@ -137,6 +153,114 @@ def _getitem(x, *index_arrays, spec):
 def _setitem(x, value, *index_arrays, spec):
     value = jnp.asarray(value).astype(x.dtype)
     return x.at[_rebuild_index(spec, index_arrays)].set(value)
+
+
+def _index_put(x, value, *index_arrays, accumulate):
+    value = jnp.asarray(value).astype(x.dtype)
+    at = x.at[tuple(index_arrays)]
+    return at.add(value) if accumulate else at.set(value)
+
+
+def _basic_window(shape, starts, spec):
+    """Per input axis: the start, the window size and the step of a basic index; plus the
+    result shape. ``spec`` entries: ("full",), ("int",), ("slice", length, step), ("new",)."""
+    starts = iter(starts)
+    begin, sizes, steps, result = [], [], [], []
+    axis = 0
+    for entry in spec:
+        kind = entry[0]
+        if kind == "new":
+            result.append(1)
+            continue
+        if kind == "full":
+            begin.append(0)
+            sizes.append(shape[axis])
+            steps.append(1)
+            result.append(shape[axis])
+        elif kind == "int":
+            begin.append(next(starts))
+            sizes.append(1)
+            steps.append(1)
+        else:
+            _, length, step = entry
+            begin.append(next(starts))
+            sizes.append((length - 1) * step + 1 if length else 0)
+            steps.append(step)
+            result.append(length)
+        axis += 1
+    return begin, sizes, steps, tuple(result)
+
+
+def _basic_getitem(x, *starts, spec):
+    """``x[ints and slices]`` with the starts as program inputs: a loop that moves a window of
+    fixed length (``source[i:i + 35]``) replays one program."""
+    begin, sizes, steps, result = _basic_window(x.shape, starts, spec)
+    y = lax.dynamic_slice(x, begin, sizes) if x.ndim else x
+    if any(step != 1 for step in steps):
+        y = y[tuple(slice(None, None, step) for step in steps)]
+    return jnp.reshape(y, result)
+
+
+def _basic_setitem(x, value, *starts, spec):
+    begin, sizes, steps, result = _basic_window(x.shape, starts, spec)
+    value = jnp.broadcast_to(lax.convert_element_type(jnp.asarray(value), x.dtype), result)
+    window = tuple(1 if entry[0] == "int" else (entry[1] if entry[0] == "slice" else size)
+                   for entry, size in zip([e for e in spec if e[0] != "new"], sizes))
+    value = jnp.reshape(value, window)
+    if all(step == 1 for step in steps):
+        return lax.dynamic_update_slice(x, value, begin) if x.ndim else value
+    positions = jnp.ix_(*(start + jnp.arange(length) * step
+                          for start, length, step in zip(begin, window, steps)))
+    return x.at[positions].set(value)
+
+
+def _out_of_bounds(index, *, size):
+    return jnp.any((index < -size) | (index >= size))
+
+
+def _fill(x, value):
+    return jnp.broadcast_to(lax.convert_element_type(jnp.asarray(value), x.dtype), x.shape)
+
+
+def _copy(x, src):
+    return jnp.broadcast_to(lax.convert_element_type(src, x.dtype), x.shape)
+
+
+def _masked_fill(x, mask, value):
+    return jnp.where(mask, lax.convert_element_type(jnp.asarray(value), x.dtype), x)
+
+
+def _uniform(x, key, counter, low, high):
+    sample = jax.random.uniform(jax.random.fold_in(key, counter), x.shape, x.dtype)
+    return sample * (high - low) + low
+
+
+def _normal(x, key, counter, mean, std):
+    return jax.random.normal(jax.random.fold_in(key, counter), x.shape, x.dtype) * std + mean
+
+
+@jax.custom_vjp
+def _overwrite(old, new):
+    """The value ``new`` with the gradient history of ``old``: an in-place write made without
+    autograd (under no_grad, or through ``.data``/``detach()``) on a tensor that requires grad."""
+    return new
+
+
+def _overwrite_fwd(old, new):
+    return new, None
+
+
+def _overwrite_bwd(_, g):
+    return g, jnp.zeros_like(g)
+
+
+_overwrite.defvjp(_overwrite_fwd, _overwrite_bwd)
+
+
+def _pow_scalar(x, *, exponent):
+    if isinstance(exponent, float) and not _is_inexact(x.dtype):
+        x = lax.convert_element_type(x, np.float32)
+    return jnp.power(x, exponent)
 
 
 def _max_dim(x, *, axis, keepdims):
@@ -210,31 +334,150 @@ def _normalize_dim(dim, ndim, name="dim"):
     return int(dim) % size
 
 
-def _index_spec(index, ndim):
+# Which values each op's backward reads (PyTorch's saved tensors): overwriting one in place
+# before backward() raises. Unlisted ops save their inputs.
+for _op in (jnp.add, jnp.subtract, jnp.negative, _basic_getitem, _getitem, _basic_setitem, _setitem,
+            _index_put, _fill, _copy, _masked_fill, _astype, _stop_gradient, _overwrite, jnp.reshape,
+            jnp.transpose, jnp.sum, _mean, _flatten, jnp.squeeze, jnp.expand_dims, jnp.broadcast_to):
+    _graph.register_saved(_op, inputs=False, outputs=False)
+for _op in (jnp.exp, jax.nn.sigmoid, jnp.tanh, _relu, _softmax, _log_softmax, jnp.sqrt):
+    _graph.register_saved(_op, inputs=False, outputs=True)
+
+
+def _is_index_array(item) -> bool:
+    return isinstance(item, (Variable, np.ndarray, jax.Array, list)) or isinstance(item, bool)
+
+
+def _out_of_range(index, size, axis) -> IndexError:
+    return IndexError(f"index {index} is out of bounds for dimension {axis} with size {size}")
+
+
+def _consumes(item) -> int:
+    """How many input axes an index entry addresses."""
+    if item is None or item is Ellipsis or isinstance(item, bool):
+        return 0
+    dtype = getattr(item, "dtype", None)
+    if dtype is None and isinstance(item, list):
+        dtype = np.asarray(item).dtype
+        return np.asarray(item).ndim if dtype == np.bool_ else 1
+    if dtype is not None and np.dtype(dtype) == np.bool_:
+        return max(len(item.shape), 1)
+    return 1
+
+
+def _expand_index(index, shape):
+    """The index as a tuple with the Ellipsis expanded, and the input axis of every entry."""
     if not isinstance(index, tuple):
         index = (index,)
-    spec = []
-    arrays = []
+    # A range indexes as the list of its values, as in PyTorch (x[range(n), labels]).
+    index = tuple(np.arange(i.start, i.stop, i.step) if isinstance(i, range) else i for i in index)
+    consumed = sum(_consumes(item) for item in index)
+    if sum(1 for item in index if item is Ellipsis) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if consumed > len(shape):
+        raise IndexError(f"too many indices for tensor of dimension {len(shape)}")
+    items, axes = [], []
+    axis = 0
     for item in index:
+        if item is Ellipsis:
+            for _ in range(len(shape) - consumed):
+                items.append(slice(None))
+                axes.append(axis)
+                axis += 1
+            continue
+        items.append(item)
+        axes.append(axis)
+        axis += _consumes(item)
+    while axis < len(shape):
+        items.append(slice(None))
+        axes.append(axis)
+        axis += 1
+    return items, axes
+
+
+def _check_int(item, size, axis) -> int:
+    item = int(item)
+    if not -size <= item < size:
+        raise _out_of_range(item, size, axis)
+    return item % size if size else item
+
+
+def _basic_index(items, axes, shape):
+    """``(spec, starts)`` of an index made of ints, slices and None: static window lengths,
+    dynamic starts."""
+    spec, starts = [], []
+    for item, axis in zip(items, axes):
+        if item is None:
+            spec.append(("new",))
+        elif isinstance(item, slice):
+            size = shape[axis]
+            if item.step is not None and int(item.step) <= 0:
+                raise ValueError("step must be greater than zero")
+            start, stop, step = item.indices(size)
+            length = len(range(start, stop, step))
+            if start == 0 and step == 1 and length == size:
+                spec.append(("full",))
+            else:
+                spec.append(("slice", length, step))
+                starts.append(min(start, size - 1) if length == 0 and size else start)
+        elif isinstance(item, (int, np.integer)):
+            spec.append(("int",))
+            starts.append(_check_int(item, shape[axis], axis))
+        else:
+            raise TypeError(f"unsupported index {item!r} of type {type(item).__name__}")
+    return tuple(spec), starts
+
+
+def _advanced_index(items, axes, shape):
+    """``(spec, arrays, pending)`` of an index with index arrays or masks; concrete index arrays
+    are checked against the shape here, pending ones are returned to be checked in the program."""
+    spec, arrays, pending = [], [], []
+    for item, axis in zip(items, axes):
         if isinstance(item, slice):
             spec.append(("s", (item.start, item.stop, item.step)))
-        elif item is None or item is Ellipsis or (isinstance(item, (int, np.integer)) and not isinstance(item, bool)):
-            spec.append(("c", item if not isinstance(item, np.integer) else int(item)))
-        elif isinstance(item, (Variable, np.ndarray, jax.Array, list, bool)):
+        elif item is None:
+            spec.append(("c", None))
+        elif isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+            spec.append(("c", _check_int(item, shape[axis], axis)))
+        elif _is_index_array(item):
             array = item if not isinstance(item, (list, bool)) else np.asarray(item)
             if np.dtype(array.dtype) == np.bool_ and len(array.shape) > 0:
                 # A mask selects a data-dependent number of elements, and a recorded op needs
                 # its shape now: read the mask and index with its nonzero positions, which is
                 # what torch does (x[mask] is x[mask.nonzero(as_tuple=True)]).
-                for positions in np.nonzero(np.asarray(array)):
+                mask = np.asarray(array)
+                expected = tuple(shape[axis:axis + mask.ndim])
+                if mask.shape != expected:
+                    raise IndexError(
+                        f"The shape of the mask {list(mask.shape)} at index {axis} does not match the "
+                        f"shape of the indexed tensor {list(expected)} at index {axis}")
+                for positions in np.nonzero(mask):
                     spec.append(("a", None))
                     arrays.append(positions.astype(_canonical_dtype(np.int64)))
                 continue
+            if np.dtype(array.dtype).kind not in "iu":
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+            values = _checks.concrete(array)
+            size = shape[axis]
+            if values is not None:
+                bad = (values < -size) | (values >= size)
+                if bad.any():
+                    raise _out_of_range(int(values[bad].flat[0]), size, axis)
+            else:
+                pending.append((array, size, axis))
             spec.append(("a", None))
             arrays.append(array)
         else:
             raise TypeError(f"unsupported index {item!r} of type {type(item).__name__}")
-    return tuple(spec), arrays
+    return tuple(spec), arrays, pending
+
+
+def _attach_index_checks(result, pending, what):
+    for array, size, axis in pending:
+        with _graph.no_grad():
+            flag = apply(_out_of_bounds, array, size=size)
+        _graph.attach_check(result, flag, IndexError,
+                            f"{what}: an index tensor holds a value out of bounds for dimension {axis} with size {size}")
 
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
@@ -259,7 +502,8 @@ class Variable(TensorMethods):
         RuntimeError: ``requires_grad=True`` on an integer or boolean tensor, as PyTorch.
     """
 
-    __slots__ = ("_value", "_node", "_index", "_aval", "requires_grad", "grad", "_is_param", "__weakref__")
+    __slots__ = ("_value", "_node", "_index", "_aval", "requires_grad", "grad", "_is_param",
+                 "_version", "_aliases", "_view", "_pending_leaf", "__weakref__")
     __array_priority__ = 1000  # numpy defers ``ndarray op Variable`` to our reflected operators
 
     def __init__(self, data=None, requires_grad: bool = False):
@@ -280,6 +524,10 @@ class Variable(TensorMethods):
         self.requires_grad = bool(requires_grad)
         self.grad = None
         self._is_param = False
+        self._version = None       # None (version 0) or a one-item list shared with detach() aliases
+        self._aliases = None       # None or a list of weak references shared by .data/detach() aliases
+        self._view = None          # (base, spec, starts) for a basic-indexing view that writes through
+        self._pending_leaf = False  # a leaf whose in-place update (under no_grad) is not computed yet
 
     def _init_pending(self, node, index, aval, requires_grad):
         self._value = None
@@ -289,6 +537,10 @@ class Variable(TensorMethods):
         self.requires_grad = requires_grad
         self.grad = None
         self._is_param = False
+        self._version = None
+        self._aliases = None
+        self._view = None
+        self._pending_leaf = False
 
     @classmethod
     def _wrap(cls, value, requires_grad=False):
@@ -299,29 +551,64 @@ class Variable(TensorMethods):
     # -------------------------------------------------------------- values and metadata
     def _concrete(self):
         if self._value is None:
-            _graph.materialize(self)
+            node = self._node
+            if not self._pending_leaf and node.values is not None and node.values[self._index] is not None:
+                _graph.settle(self, node.values[self._index])
+            else:
+                _graph.materialize(self)
+        _graph.raise_pending_errors()
         return self._value
 
     @property
     def data(self) -> "Variable":
-        """The value without history (``requires_grad=False``), as ``tensor.data``."""
-        return Variable._wrap(self._concrete())
+        """The value without history (``requires_grad=False``), as ``tensor.data``: a view that
+        shares the value, so in-place ops on it (``p.data.fill_(0)``) change this tensor too,
+        without autograd noticing (no version change, as PyTorch)."""
+        return self._alias(share_version=False)
 
     @data.setter
     def data(self, value) -> None:
-        self._assign(_to_array(value, self.dtype))
+        self._assign(_to_array(value, self.dtype), bump_version=False)
 
-    def _assign(self, array, allow_dtype_change: bool = False) -> None:
-        """Replace the value in place (keeps identity, drops history): optimizer steps, loads."""
+    def _alias(self, share_version: bool) -> "Variable":
+        """A Variable without history sharing this one's value (``.data``, ``detach()``)."""
+        if self._value is not None and not self._pending_leaf:
+            alias = Variable._wrap(self._value)
+        else:
+            with _graph.no_grad():
+                alias = apply(_stop_gradient, self)
+        if share_version:
+            if self._version is None:
+                self._version = [0]
+            alias._version = self._version
+        group = self._aliases
+        if group is None:
+            group = self._aliases = [weakref.ref(self)]
+        elif len(group) > 8:
+            group[:] = [ref for ref in group if ref() is not None]
+        group.append(weakref.ref(alias))
+        alias._aliases = group
+        return alias
+
+    def _assign(self, array, allow_dtype_change: bool = False, bump_version: bool = True) -> None:
+        """Replace the value in place (keeps identity, drops history): optimizer steps, loads.
+        Aliases (``.data``, ``detach()``) see the new value."""
         if not allow_dtype_change and array.dtype != self.dtype:
             array = lax.convert_element_type(array, self.dtype)
         if tuple(array.shape) != self.shape:
             raise RuntimeError(
                 f"cannot assign a value of shape {tuple(array.shape)} to a tensor of shape {self.shape}"
             )
-        self._value = array
-        self._node = None
-        self._aval = _graph.Aval(tuple(array.shape), array.dtype)
+        if bump_version and self._version is not None:
+            self._version[0] += 1
+        members = [self] if self._aliases is None else [m for m in (r() for r in self._aliases) if m is not None]
+        for member in members:
+            if member is not self and member.requires_grad and member._node is not None and not member._pending_leaf:
+                continue  # a non-leaf alias keeps its history
+            member._value = array
+            member._node = None
+            member._pending_leaf = False
+            member._aval = _graph.Aval(tuple(array.shape), array.dtype)
 
     @property
     def shape(self) -> Size:
@@ -341,7 +628,7 @@ class Variable(TensorMethods):
     def is_leaf(self) -> bool:
         """True for Variables created by the user (not results of recorded operations), and,
         by torch's convention, for every Variable that does not require grad."""
-        return self._node is None or not self.requires_grad
+        return self._node is None or not self.requires_grad or self._pending_leaf
 
     def size(self, dim=None):
         """The shape, or one dimension of it."""
@@ -432,6 +719,12 @@ class Variable(TensorMethods):
 
     __str__ = __repr__
 
+    def __format__(self, format_spec: str) -> str:
+        """A 0-d tensor formats as its Python number (``f"{loss:.4f}"``), as in PyTorch."""
+        if self.ndim == 0:
+            return self.item().__format__(format_spec)
+        return object.__format__(self, format_spec)
+
     # ------------------------------------------------------------------------ autograd
     def requires_grad_(self, requires_grad: bool = True) -> "Variable":
         """Set ``requires_grad`` on a leaf in place; returns ``self``."""
@@ -450,11 +743,10 @@ class Variable(TensorMethods):
         return self
 
     def detach(self) -> "Variable":
-        """A Variable with the same value and no history (``requires_grad=False``)."""
-        if self._node is None:
-            return Variable._wrap(self._value)
-        with _graph.no_grad():
-            return apply(_stop_gradient, self)
+        """A Variable with the same value and no history (``requires_grad=False``). As in
+        PyTorch it shares the value and the version counter: in-place ops on either are seen
+        by both, and by a backward that saved the value."""
+        return self._alias(share_version=True)
 
     def backward(self, gradient=None, retain_graph=None) -> None:
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
@@ -498,40 +790,42 @@ class Variable(TensorMethods):
 
     # ---------------------------------------------------------------------- arithmetic
     def __add__(self, other):
-        return apply(jnp.add, self, other)
+        return _binary(jnp.add, self, other)
 
     def __radd__(self, other):
-        return apply(jnp.add, other, self)
+        return _binary(jnp.add, other, self)
 
     def __sub__(self, other):
-        return apply(jnp.subtract, self, other)
+        return _binary(jnp.subtract, self, other)
 
     def __rsub__(self, other):
-        return apply(jnp.subtract, other, self)
+        return _binary(jnp.subtract, other, self)
 
     def __mul__(self, other):
-        return apply(jnp.multiply, self, other)
+        return _binary(jnp.multiply, self, other)
 
     def __rmul__(self, other):
-        return apply(jnp.multiply, other, self)
+        return _binary(jnp.multiply, other, self)
 
     def __truediv__(self, other):
-        return apply(jnp.true_divide, self, other)
+        return _binary(jnp.true_divide, self, other)
 
     def __rtruediv__(self, other):
-        return apply(jnp.true_divide, other, self)
+        return _binary(jnp.true_divide, other, self)
 
     def __floordiv__(self, other):
-        return apply(jnp.floor_divide, self, other)
+        return _binary(jnp.floor_divide, self, other)
 
     def __mod__(self, other):
-        return apply(jnp.remainder, self, other)
+        return _binary(jnp.remainder, self, other)
 
     def __pow__(self, other):
+        if isinstance(other, (int, float)) and not isinstance(other, bool):
+            return apply(_pow_scalar, self, exponent=other)  # x ** 2 stays exact (x * x)
         return apply(jnp.power, self, other)
 
     def __rpow__(self, other):
-        return apply(jnp.power, other, self)
+        return _binary(jnp.power, other, self)
 
     def __matmul__(self, other):
         return apply(jnp.matmul, self, other)
@@ -561,22 +855,22 @@ class Variable(TensorMethods):
         return apply(jnp.bitwise_xor, self, other)
 
     def __eq__(self, other):
-        return apply(jnp.equal, self, other)
+        return _binary(jnp.equal, self, other)
 
     def __ne__(self, other):
-        return apply(jnp.not_equal, self, other)
+        return _binary(jnp.not_equal, self, other)
 
     def __lt__(self, other):
-        return apply(jnp.less, self, other)
+        return _binary(jnp.less, self, other)
 
     def __le__(self, other):
-        return apply(jnp.less_equal, self, other)
+        return _binary(jnp.less_equal, self, other)
 
     def __gt__(self, other):
-        return apply(jnp.greater, self, other)
+        return _binary(jnp.greater, self, other)
 
     def __ge__(self, other):
-        return apply(jnp.greater_equal, self, other)
+        return _binary(jnp.greater_equal, self, other)
 
     matmul = __matmul__
     eq = __eq__
@@ -606,9 +900,6 @@ class Variable(TensorMethods):
 
     def tanh(self):
         return apply(jnp.tanh, self)
-
-    def sigmoid(self):
-        return apply(jax.nn.sigmoid, self)
 
     def relu(self):
         return apply(_relu, self)
@@ -719,20 +1010,178 @@ class Variable(TensorMethods):
         return self
 
     def __getitem__(self, index):
-        spec, arrays = _index_spec(index, self.ndim)
-        return apply(_getitem, self, *arrays, spec=spec)
+        """``x[index]`` as torch: ints and slices give a view (in-place ops on it write
+        through to ``x``) whose starts are program inputs; index tensors and masks gather.
+
+        Raises:
+            IndexError: an int or a concrete index tensor out of range for its dimension.
+        """
+        items, axes = _expand_index(index, self.shape)
+        if not any(_is_index_array(item) for item in items):
+            spec, starts = _basic_index(items, axes, self.shape)
+            result = apply(_basic_getitem, self, *starts, spec=spec)
+            result._view = (self, spec, starts)
+            return result
+        spec, arrays, pending = _advanced_index(items, axes, self.shape)
+        result = apply(_getitem, self, *arrays, spec=spec)
+        _attach_index_checks(result, pending, "index")
+        return result
 
     def __setitem__(self, index, value):
-        """In-place assignment, recorded as ``x.at[index].set(value)`` on this Variable."""
-        if self.is_leaf and self.requires_grad and _graph.is_grad_enabled():
-            raise RuntimeError(
-                "a leaf Variable that requires grad is being used in an in-place operation."
-            )
-        spec, arrays = _index_spec(index, self.ndim)
+        """``x[index] = value``, recorded as a functional update of ``x`` (see :meth:`_write`)."""
+        self._check_inplace()
+        items, axes = _expand_index(index, self.shape)
+        if not any(_is_index_array(item) for item in items):
+            spec, starts = _basic_index(items, axes, self.shape)
+            self._write(apply(_basic_setitem, self, value, *starts, spec=spec))
+            return
+        spec, arrays, pending = _advanced_index(items, axes, self.shape)
         result = apply(_setitem, self, value, *arrays, spec=spec)
-        self._value, self._node, self._index, self._aval = result._value, result._node, result._index, result._aval
-        self.requires_grad = result.requires_grad
-        self._node.outputs[self._index] = weakref.ref(self)
+        _attach_index_checks(result, pending, "index assignment")
+        self._write(result)
+
+    # ------------------------------------------------------------------------ in-place
+    def _check_inplace(self) -> None:
+        """PyTorch's refusal of in-place ops on a leaf that requires grad (or a view of one)
+        while gradients are recorded."""
+        if not _graph.is_grad_enabled():
+            return
+        base, view = self, False
+        while base._view is not None:
+            base, view = base._view[0], True
+        if base.requires_grad and base.is_leaf:
+            raise RuntimeError(
+                ("a view of a leaf Variable" if view else "a leaf Variable")
+                + " that requires grad is being used in an in-place operation."
+            )
+
+    def _write(self, new: "Variable") -> "Variable":
+        """Make ``new`` (the recorded result of an in-place op on ``self``) the value of
+        ``self``, of its ``.data``/``detach()`` aliases and, through a view, of its base.
+
+        The old value stays what earlier nodes recorded; a backward that needs it (an op
+        that saved it) raises PyTorch's "modified by an inplace operation" error. A leaf that
+        requires grad (updated under no_grad or through ``.data``) keeps being a leaf, with
+        a pending value computed with the next program that needs it; a non-leaf written
+        without autograd keeps its gradient history (as PyTorch's version of it).
+        """
+        self._check_inplace()
+        if new.shape != self.shape:
+            try:
+                target = np.broadcast_shapes(new.shape, self.shape)
+            except ValueError:
+                target = None
+            if target != self.shape:
+                raise RuntimeError(
+                    f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+                    f"{list(np.broadcast_shapes(new.shape, self.shape)) if target else list(new.shape)}"
+                )
+            new = apply(jnp.broadcast_to, new, shape=self.shape)
+        if new.dtype != self.dtype:
+            if _is_inexact(new.dtype) and not _is_inexact(self.dtype):
+                raise RuntimeError(
+                    f"result type {np.dtype(new.dtype).name} can't be cast to the desired output "
+                    f"type {np.dtype(self.dtype).name}")
+            new = apply(_astype, new, dtype=self.dtype)
+        if self._version is None:
+            self._version = [1]
+        else:
+            self._version[0] += 1
+        members = [self]
+        if self._aliases is not None:
+            members += [m for m in (r() for r in self._aliases) if m is not None and m is not self]
+        for member in members:
+            _rebind(member, new, written=member is self,
+                    shares_version=member._version is self._version)
+        if self._view is not None:
+            base, spec, starts = self._view
+            with _graph.no_grad() if not self.requires_grad else _graph.enable_grad():
+                base._write(apply(_basic_setitem, base, self, *starts, spec=spec))
+        return self
+
+    def _inplace(self, op, *inputs):
+        """``self = op(self, *inputs)`` in place; returns ``self``."""
+        self._check_inplace()
+        return self._write(apply(op, self, *inputs))
+
+    def _inplace_binary(self, op, other):
+        self._check_inplace()
+        return self._write(_binary(op, self, other))
+
+    def add_(self, other, alpha=1) -> "Variable":
+        """In-place ``self += alpha * other``."""
+        return self._inplace_binary(jnp.add, other if alpha == 1 else other * alpha)
+
+    def sub_(self, other, alpha=1) -> "Variable":
+        """In-place ``self -= alpha * other``."""
+        return self._inplace_binary(jnp.subtract, other if alpha == 1 else other * alpha)
+
+    def mul_(self, other) -> "Variable":
+        return self._inplace_binary(jnp.multiply, other)
+
+    def div_(self, other) -> "Variable":
+        return self._inplace_binary(jnp.true_divide, other)
+
+    def clamp_(self, min=None, max=None) -> "Variable":
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of min and max must be given")
+        return self._inplace(_clamp, min, max)
+
+    clip_ = clamp_
+
+    def relu_(self) -> "Variable":
+        return self._inplace(_relu)
+
+    def fill_(self, value) -> "Variable":
+        """Set every element to ``value`` (a number or a 0-d tensor)."""
+        return self._inplace(_fill, value)
+
+    def zero_(self) -> "Variable":
+        return self._inplace(_fill, 0)
+
+    def copy_(self, src) -> "Variable":
+        """Overwrite the value with ``src`` (broadcast to this shape, cast to this dtype)."""
+        if not isinstance(src, Variable):
+            src = _to_array(src)
+        if np.broadcast_shapes(tuple(src.shape), self.shape) != self.shape:
+            raise RuntimeError(
+                f"The size of tensor a ({self.shape}) must match the size of tensor b ({tuple(src.shape)})")
+        return self._inplace(_copy, src)
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, generator=None) -> "Variable":
+        """Fill with samples of ``U(a, b)`` from the default generator (or ``generator``)."""
+        generator = generator or _random.default_generator
+        return self._inplace(_uniform, generator.key, generator.next_counter(), float(a), float(b))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, generator=None) -> "Variable":
+        """Fill with samples of ``N(mean, std^2)`` from the default generator (or ``generator``)."""
+        generator = generator or _random.default_generator
+        return self._inplace(_normal, generator.key, generator.next_counter(), float(mean), float(std))
+
+    def masked_fill_(self, mask, value) -> "Variable":
+        """Set the elements where ``mask`` (a bool tensor broadcastable to this one) is True."""
+        return self._inplace(_masked_fill, mask, value)
+
+    def index_put_(self, indices, values, accumulate: bool = False) -> "Variable":
+        """``self[indices] = values`` (or ``+=`` with ``accumulate``) for a tuple of index tensors."""
+        indices = tuple(indices)
+        _, arrays, pending = _advanced_index(list(indices), list(range(len(indices))), self.shape)
+        self._check_inplace()
+        result = apply(_index_put, self, values, *arrays, accumulate=bool(accumulate))
+        _attach_index_checks(result, pending, "index_put_")
+        return self._write(result)
+
+    def __iadd__(self, other):
+        return self._inplace_binary(jnp.add, other)
+
+    def __isub__(self, other):
+        return self._inplace_binary(jnp.subtract, other)
+
+    def __imul__(self, other):
+        return self._inplace_binary(jnp.multiply, other)
+
+    def __itruediv__(self, other):
+        return self._inplace_binary(jnp.true_divide, other)
 
     # ------------------------------------------------------------------------- dtype
     def type(self, dtype):
@@ -756,20 +1205,48 @@ class Variable(TensorMethods):
     def bool(self):
         return self.to(np.bool_)
 
-    # ------------------------------------------------------------------- in-place (no grad)
-    def copy_(self, src) -> "Variable":
-        """Overwrite the value with ``src`` (same shape), as ``tensor.copy_`` under no_grad."""
-        self._assign(_to_array(src, self.dtype).reshape(self.shape) if not isinstance(src, Variable)
-                     else lax.convert_element_type(src._concrete(), self.dtype))
-        return self
 
-    def zero_(self) -> "Variable":
-        self._assign(jnp.zeros(self.shape, self.dtype))
-        return self
+def _rebind(member: Variable, new: Variable, written: bool, shares_version: bool) -> None:
+    """Give ``member`` (the written Variable or one of its aliases) the value of ``new``."""
+    if shares_version and member._node is not None and not member._pending_leaf:
+        node = member._node
+        node.dirty = (node.dirty or set()) | {member._index}  # earlier readers saw the old value
+    if member.requires_grad and member.is_leaf:
+        if new.requires_grad:
+            with _graph.no_grad():
+                new = apply(_stop_gradient, new)
+        member._value, member._node, member._index = None, new._node, new._index
+        member._pending_leaf = True
+        _graph.pending_leaves().append(weakref.ref(member))
+        return
+    if member.requires_grad and not (written and new.requires_grad):
+        with _graph.enable_grad():
+            new = apply(_overwrite, member, new)  # the value changes, the history stays
+    elif not member.requires_grad and new.requires_grad and not written:
+        with _graph.no_grad():
+            new = apply(_stop_gradient, new)
+    member._value, member._node, member._index, member._aval = new._value, new._node, new._index, new._aval
+    member.requires_grad = new.requires_grad
+    member._pending_leaf = False
+    if member._node is not None:
+        member._node.outputs[member._index] = weakref.ref(member)
 
-    def fill_(self, value) -> "Variable":
-        self._assign(jnp.full(self.shape, value, self.dtype))
-        return self
+
+def _float_operand(value):
+    if isinstance(value, Variable) and not _is_inexact(value.dtype):
+        return apply(_astype, value, dtype=np.dtype(np.float32))
+    return value
+
+
+def _binary(op, a, b):
+    """``op(a, b)`` with PyTorch's promotion for Python numbers: they are weakly typed (a
+    float32 tensor times 0.5 stays float32), and an integer or bool tensor with a Python
+    float computes in float32."""
+    if isinstance(b, float):
+        a = _float_operand(a)
+    elif isinstance(a, float):
+        b = _float_operand(b)
+    return apply(op, a, b)
 
 
 Tensor = Variable

@@ -117,3 +117,42 @@ def default_collate(batch):
         raise ValueError("default_collate: expected a non-empty list of samples, got "
                          f"{type(batch).__name__} of length {len(batch) if hasattr(batch, '__len__') else '?'}")
     return _collate(list(batch))
+
+
+def default_convert(data):
+    """Convert the numpy arrays of one sample to tensors, keeping everything else
+    (``torch.utils.data.default_convert``; the loader's ``collate_fn`` when ``batch_size=None``).
+
+    Arrays of strings or objects are kept as they are; mappings, named tuples and sequences are
+    converted element by element.
+    """
+    if isinstance(data, np.ndarray) and data.dtype.kind not in "OUSV":
+        return to_tensor(data)
+    if isinstance(data, (str, bytes, np.ndarray)):
+        return data
+    if isinstance(data, collections.abc.Mapping):
+        converted = {key: default_convert(value) for key, value in data.items()}
+        try:
+            if isinstance(data, collections.abc.MutableMapping):
+                clone = copy.copy(data)
+                clone.update(converted)
+                return clone
+            return type(data)(converted)
+        except TypeError:
+            return converted
+    if isinstance(data, tuple) and hasattr(data, "_fields"):
+        return type(data)(*(default_convert(d) for d in data))
+    if isinstance(data, tuple):
+        return [default_convert(d) for d in data]
+    if isinstance(data, collections.abc.Sequence):
+        converted = [default_convert(d) for d in data]
+        try:
+            if isinstance(data, collections.abc.MutableSequence):
+                clone = copy.copy(data)
+                for i, value in enumerate(converted):
+                    clone[i] = value
+                return clone
+            return type(data)(converted)
+        except TypeError:
+            return converted
+    return data

@@ -35,6 +35,50 @@ class Dataset:
         return ConcatDataset([self, other])
 
 
+class IterableDataset(Dataset):
+    """A dataset that is a stream of samples (``torch.utils.data.IterableDataset``).
+
+    Subclasses implement ``__iter__``. With ``num_workers > 0`` every worker iterates its own copy
+    of the dataset, so a subclass shards its stream with ``get_worker_info()`` (``id`` and
+    ``num_workers``) or each sample arrives ``num_workers`` times, as in PyTorch.
+    ``a + b`` is ``ChainDataset([a, b])``.
+    """
+
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} must implement __iter__")  # abstract, as torch
+
+    def __add__(self, other: "Dataset") -> "ChainDataset":
+        return ChainDataset([self, other])
+
+
+class ChainDataset(IterableDataset):
+    """Iterable datasets one after another (``torch.utils.data.ChainDataset``).
+
+    Args:
+        datasets: iterable datasets, chained lazily (each is iterated when the previous ends).
+
+    ``len`` is the sum of the parts' lengths. Raises ``TypeError`` on iteration when a part is
+    not an ``IterableDataset``.
+    """
+
+    def __init__(self, datasets: Iterable) -> None:
+        self.datasets = datasets
+
+    def __iter__(self):
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise TypeError(f"ChainDataset only supports IterableDataset, got {type(d).__name__}")
+            yield from d
+
+    def __len__(self) -> int:
+        total = 0
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise TypeError(f"ChainDataset only supports IterableDataset, got {type(d).__name__}")
+            total += len(d)
+        return total
+
+
 class TensorDataset(Dataset):
     """Dataset of the rows of equally long tensors (``torch.utils.data.TensorDataset``).
 
@@ -106,6 +150,14 @@ class Subset(Dataset):
             return [self.dataset[self.indices[i]] for i in idx]
         return self.dataset[self.indices[idx]]
 
+    def __getitems__(self, indices: list) -> list:
+        """The samples at ``indices`` (a list), through the dataset's own ``__getitems__`` when
+        it has one, as PyTorch's ``Subset`` (the loader's batched fetch)."""
+        getitems = getattr(self.dataset, "__getitems__", None)
+        if callable(getitems):
+            return getitems([self.indices[i] for i in indices])
+        return [self.dataset[self.indices[i]] for i in indices]
+
     def __len__(self) -> int:
         return len(self.indices)
 
@@ -124,6 +176,9 @@ class ConcatDataset(Dataset):
         self.datasets = list(datasets)
         if not self.datasets:
             raise ValueError("ConcatDataset: datasets should not be an empty iterable")
+        for d in self.datasets:
+            if isinstance(d, IterableDataset):
+                raise TypeError("ConcatDataset does not support IterableDataset; use ChainDataset")
         self.cumulative_sizes = list(itertools.accumulate(len(d) for d in self.datasets))
 
     def __len__(self) -> int:

@@ -161,6 +161,54 @@ class SubsetRandomSampler(Sampler):
         return len(self.indices)
 
 
+class WeightedRandomSampler(Sampler):
+    """Indices ``0..len(weights)-1`` drawn with the given probabilities
+    (``torch.utils.data.WeightedRandomSampler``).
+
+    Args:
+        weights: a 1-D sequence of non-negative weights (need not sum to one).
+        num_samples (int): indices per epoch, positive.
+        replacement (bool, default True): draw with replacement; without it ``num_samples`` may
+            not exceed the number of non-zero weights.
+        generator: ``None``, an int seed or a ``numpy.random.Generator`` (module docstring).
+
+    Raises ``ValueError`` for a non-positive ``num_samples``, weights that are not 1-D, negative,
+    not finite or all zero, or too few non-zero weights without replacement; ``TypeError`` for a
+    non-bool ``replacement``.
+    """
+
+    def __init__(self, weights, num_samples: int, replacement: bool = True, generator=None) -> None:
+        self.num_samples = _check_count("WeightedRandomSampler", "num_samples", num_samples)
+        if not isinstance(replacement, bool):
+            raise TypeError("WeightedRandomSampler: replacement should be a boolean value, but got "
+                            f"replacement={replacement!r}")
+        w = np.asarray(weights, dtype=np.float64)
+        if w.ndim != 1:
+            raise ValueError("WeightedRandomSampler: weights should be a 1d sequence but given "
+                             f"weights have shape {tuple(w.shape)}")
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or not w.sum() > 0:
+            raise ValueError("WeightedRandomSampler: weights must be finite, non-negative and not "
+                             "all zero")
+        if not replacement and num_samples > np.count_nonzero(w):
+            raise ValueError(
+                f"WeightedRandomSampler: cannot draw num_samples={num_samples} indices without "
+                f"replacement from {np.count_nonzero(w)} non-zero weights")
+        self.weights = w
+        self.replacement = replacement
+        self.generator = check_generator("WeightedRandomSampler", generator)
+
+    def epoch_indices(self) -> np.ndarray:
+        p = self.weights / self.weights.sum()
+        rng = epoch_rng(self.generator)
+        return rng.choice(len(p), size=self.num_samples, replace=self.replacement, p=p).astype(np.intp)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.epoch_indices().tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
 class BatchSampler(Sampler):
     """Group a sampler's indices into lists of ``batch_size`` (``torch.utils.data.BatchSampler``).
 
