@@ -70,9 +70,11 @@ from ._instance_norm import instance_norm, local_response_norm
 from ._padding import pad
 from ._pooling import (
     adaptive_avg_pool1d,
+    adaptive_avg_pool2d_channels_last,
     adaptive_max_pool1d,
     adaptive_max_pool2d,
     avg_pool1d,
+    avg_pool2d_channels_last,
     max_pool1d,
 )
 

@@ -296,24 +296,68 @@ def avg_pool2d(
     op = "avg_pool2d"
     kernel, stride, pad, _, out = _pool_geometry(op, input, kernel_size, stride, padding, 1, ceil_mode)
     check_floating(op, "input", input)
+    _check_avg_divisor(op, divisor_override)
+    return _avg_pool(input, (input.ndim - 2, input.ndim - 1), kernel, stride, pad, out, count_include_pad,
+                     divisor_override)
+
+
+def _avg_pool(input, axes, kernel, stride, pad, out, count_include_pad, divisor_override):
+    """Average pooling of ``input`` along its two spatial ``axes`` with validated geometry."""
+    spatial = tuple(input.shape[axis] for axis in axes)
+    zero = np.zeros((), input.dtype)  # concrete, so reduce_window sees the add monoid
+    pads, window, strides = [(0, 0, 0)] * input.ndim, [1] * input.ndim, [1] * input.ndim
+    for axis, edge, k, s in zip(axes, _edge_pads(spatial, kernel, stride, pad, (1, 1), out), kernel, stride):
+        pads[axis], window[axis], strides[axis] = edge, k, s
+    x = lax.pad(input, zero, pads)
+    sums = lax.reduce_window(x, zero, lax.add, tuple(window), tuple(strides), "VALID")
+    if divisor_override is not None:
+        return sums / jnp.asarray(divisor_override, input.dtype)
+    rows, cols = (
+        _avg_divisors(size, k, s, p, o, count_include_pad)
+        for size, k, s, p, o in zip(spatial, kernel, stride, pad, out)
+    )
+    divisors = np.outer(rows, cols).reshape(_place(axes, out, input.ndim))
+    return sums / jnp.asarray(divisors, input.dtype)
+
+
+def _place(axes, values, ndim):
+    placed = [1] * ndim
+    for axis, value in zip(axes, values):
+        placed[axis] = value
+    return placed
+
+
+def _check_avg_divisor(op, divisor_override):
     if divisor_override is not None:
         if not isinstance(divisor_override, int) or isinstance(divisor_override, bool):
             raise TypeError(f"{op}: divisor_override must be an int or None, got {divisor_override!r}")
         if divisor_override == 0:
             raise ValueError(f"{op}: divisor must be not zero (got divisor_override=0)")
-    pads = _edge_pads(input.shape[-2:], kernel, stride, pad, (1, 1), out)
-    zero = np.zeros((), input.dtype)  # concrete, so reduce_window sees the add monoid
-    lead_pads = [(0, 0, 0)] * (input.ndim - 2)
-    x = lax.pad(input, zero, lead_pads + pads)
-    ones = (1,) * (input.ndim - 2)
-    sums = lax.reduce_window(x, zero, lax.add, ones + kernel, ones + stride, "VALID")
-    if divisor_override is not None:
-        return sums / jnp.asarray(divisor_override, input.dtype)
-    rows, cols = (
-        _avg_divisors(size, k, s, p, o, count_include_pad)
-        for size, k, s, p, o in zip(input.shape[-2:], kernel, stride, pad, out)
-    )
-    return sums / jnp.asarray(np.outer(rows, cols), input.dtype)
+
+
+def avg_pool2d_channels_last(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                             divisor_override=None):
+    """:func:`avg_pool2d` of a channels-last ``[N, H, W, C]`` input, returning ``[N, H_out,
+    W_out, C]``: the same arguments, errors, values and gradients as on the NCHW transpose."""
+    op = "avg_pool2d"
+    check_ndim(op, "input", input, (4,), "[N, H, W, C] (channels last)")
+    logical = jax.ShapeDtypeStruct(_nchw_shape(input.shape), input.dtype)
+    kernel, stride, pad, _, out = _pool_geometry(op, logical, kernel_size, stride, padding, 1, ceil_mode)
+    check_floating(op, "input", input)
+    _check_avg_divisor(op, divisor_override)
+    return _avg_pool(input, (1, 2), kernel, stride, pad, out, count_include_pad, divisor_override)
+
+
+def adaptive_avg_pool2d_channels_last(input, output_size):
+    """:func:`adaptive_avg_pool2d` of a channels-last ``[N, H, W, C]`` input, returning
+    ``[N, O_h, O_w, C]``: the same arguments, errors, values and gradients as on the NCHW
+    transpose."""
+    check_ndim("adaptive_avg_pool2d", "input", input, (4,), "[N, H, W, C] (channels last)")
+    logical = jax.ShapeDtypeStruct(_nchw_shape(input.shape), input.dtype)
+    out = _adaptive_avg_out(logical, output_size)
+    sums, rows = _adaptive_sum(input, 1, out[0])
+    sums, cols = _adaptive_sum(sums, 2, out[1])
+    return sums / jnp.asarray(np.outer(rows, cols)[:, :, None], input.dtype)
 
 
 def _is_int(value) -> bool:
@@ -353,25 +397,8 @@ def adaptive_avg_pool2d(input, output_size):
       ValueError: wrong rank, empty non-batch dimensions, or negative output sizes.
       TypeError: a non-floating input or a malformed ``output_size``.
     """
-    op = "adaptive_avg_pool2d"
-    check_ndim(op, "input", input, (3, 4), _LAYOUT)
-    check_floating(op, "input", input)
-    if any(s == 0 for s in input.shape[-3:]):
-        raise ValueError(
-            f"{op}: expected input to have non-zero size for non-batch dimensions, got input of "
-            f"shape {tuple(input.shape)}"
-        )
-    if isinstance(output_size, (tuple, list)):
-        entries = tuple(output_size)
-        valid = len(entries) == 2 and all(e is None or _is_int(e) for e in entries)
-    else:
-        entries = (output_size, output_size)
-        valid = _is_int(output_size)
-    if not valid:
-        raise TypeError(f"{op}: output_size must be an int or a pair of ints/None, got {output_size!r}")
-    out = tuple(input.shape[-2 + i] if e is None else e for i, e in enumerate(entries))
-    if min(out) < 0:
-        raise ValueError(f"{op}: elements of output_size must be >= 0, got output_size={output_size!r}")
+    check_ndim("adaptive_avg_pool2d", "input", input, (3, 4), _LAYOUT)
+    out = _adaptive_avg_out(input, output_size)
     sums, rows = _adaptive_sum(input, input.ndim - 2, out[0])
     sums, cols = _adaptive_sum(sums, input.ndim - 1, out[1])
     return sums / jnp.asarray(np.outer(rows, cols), input.dtype)
@@ -507,3 +534,25 @@ def adaptive_max_pool1d(input, output_size):
     op = "adaptive_max_pool1d"
     check_ndim(op, "input", input, (2, 3), _LAYOUT_1D)
     return _adaptive_max(input, _adaptive_out(op, input, output_size, 1))
+
+
+def _adaptive_avg_out(input, output_size):
+    op = "adaptive_avg_pool2d"
+    check_floating(op, "input", input)
+    if any(s == 0 for s in input.shape[-3:]):
+        raise ValueError(
+            f"{op}: expected input to have non-zero size for non-batch dimensions, got input of "
+            f"shape {tuple(input.shape)}"
+        )
+    if isinstance(output_size, (tuple, list)):
+        entries = tuple(output_size)
+        valid = len(entries) == 2 and all(e is None or _is_int(e) for e in entries)
+    else:
+        entries = (output_size, output_size)
+        valid = _is_int(output_size)
+    if not valid:
+        raise TypeError(f"{op}: output_size must be an int or a pair of ints/None, got {output_size!r}")
+    out = tuple(input.shape[-2 + i] if e is None else e for i, e in enumerate(entries))
+    if min(out) < 0:
+        raise ValueError(f"{op}: elements of output_size must be >= 0, got output_size={output_size!r}")
+    return out

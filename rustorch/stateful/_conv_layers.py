@@ -96,7 +96,7 @@ class _ConvNd(Module):
         n = self._n
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != (0,) * n:
-            text += f", padding={self.padding!r}" if isinstance(self.padding, str) else f", padding={self.padding}"
+            text += f", padding={self.padding}"  # torch prints padding=same, unquoted
         if self.dilation != (1,) * n:
             text += f", dilation={self.dilation}"
         if self.output_padding != (0,) * n:

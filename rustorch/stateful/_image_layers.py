@@ -12,7 +12,7 @@ import numpy as np
 from .. import _device
 from .. import functional as F
 from ..functional._feature_dropout import _feature_dropout
-from . import _channels_last, _graph, _random
+from . import _channels_last, _graph, _random, _tensor_functions
 from ._layers import _activation, _BatchNorm, _dtype, _expect, _static
 from ._module import Module, Parameter
 from ._variable import Variable, apply
@@ -31,6 +31,24 @@ LocalResponseNorm = _activation(
 
 for _op in (F.relu6, F.hardsigmoid, F.hardswish, F.mish):
     _channels_last.register_elementwise(_op)
+
+# Channels-last forms of the other ops image networks chain between convolutions (the layout
+# pass, ``_channels_last``): average pooling (DenseNet's transitions, global pooling) and
+# concatenation along the channels (DenseNet's blocks), so those networks stay channels-last.
+_channels_last.register_on_activation(F.avg_pool2d, F.avg_pool2d_channels_last)
+_channels_last.register_on_activation(F.adaptive_avg_pool2d, F.adaptive_avg_pool2d_channels_last)
+
+
+def _concatenate_channels_rule(args, static):
+    if static.get("axis") != 1 or not any(isinstance(a, _channels_last.ChannelsLast) for a in args) \
+            or not all(jnp.ndim(_channels_last.as_nchw(a)) == 4 for a in args):
+        return NotImplemented
+    dtype = static["dtype"]
+    return _channels_last.ChannelsLast(
+        jnp.concatenate([_channels_last.as_nhwc(a).astype(dtype) for a in args], axis=3))
+
+
+_channels_last.register(_tensor_functions._concatenate, _concatenate_channels_rule)
 
 
 class PReLU(Module):
@@ -122,6 +140,7 @@ Dropout3d = _dropout_layer("Dropout3d", 3)
 class _Pad(Module):
     _dims = 2
     _mode = "constant"
+    _takes_value = False
 
     def __init__(self, padding, value=0.0):
         super().__init__()
@@ -137,13 +156,14 @@ class _Pad(Module):
         return apply(F.pad, input, pad=self.padding, mode=self._mode)
 
     def extra_repr(self):
-        return f"{self.padding}, value={self.value}" if self._mode == "constant" else f"{self.padding}"
+        # torch: ConstantPad2d(padding=(1, 1, 1, 1), value=3.5) but ZeroPad2d((1, 1, 1, 1))
+        return f"padding={self.padding}, value={self.value}" if self._takes_value else f"{self.padding}"
 
 
 def _pad_layer(name, mode, dims, takes_value):
     doc = (f"Pad the last {dims} dimension(s) with F.pad mode {mode!r}, as ``torch.nn.{name}``; "
            f"``padding`` is an int or {2 * dims} ints (left, right, top, bottom, front, back).")
-    attrs = {"_dims": dims, "_mode": mode, "__doc__": doc, "__module__": __name__}
+    attrs = {"_dims": dims, "_mode": mode, "_takes_value": takes_value, "__doc__": doc, "__module__": __name__}
     if not takes_value:
         zero = 0.0 if mode == "constant" else None
         attrs["__init__"] = lambda self, padding: _Pad.__init__(self, padding, zero)
@@ -167,7 +187,6 @@ class Upsample(Module):
     def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
                  recompute_scale_factor=None):
         super().__init__()
-        self.name = type(self).__name__
         self.size = size
         self.scale_factor = float(scale_factor) if isinstance(scale_factor, (int, float)) else (
             tuple(float(f) for f in scale_factor) if scale_factor is not None else None)

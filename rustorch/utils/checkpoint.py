@@ -79,10 +79,7 @@ def checkpoint(function, *args, use_reentrant=None, context_fn=None, determinism
         return function(*args, **kwargs)
     placeholders = {i: _placeholder(args[i]) for i in positions}
     call_args = [placeholders.get(i, a) for i, a in enumerate(args)]
-    effects_before = len(_graph._pending_effects)
     result = function(*call_args, **kwargs)
-    new_effects = [ref() for ref in _graph._pending_effects[effects_before:]]
-    new_effects = [v for v in new_effects if v is not None and v._node is not None]
     single = isinstance(result, Variable)
     outs = [result] if single else list(result) if isinstance(result, (tuple, list)) else None
     if outs is None or not all(isinstance(o, Variable) for o in outs):
@@ -108,10 +105,18 @@ def checkpoint(function, *args, use_reentrant=None, context_fn=None, determinism
             order.append(node)
         return result
 
-    for var in outs + new_effects:
+    for var in outs:
         if var._node is None or not reads_placeholder(var._node):
             raise ValueError("checkpoint: every output must be computed from the checkpoint's tensor arguments")
     index_of = {node: j for j, node in enumerate(order)}
+    # Module state recorded inside (BatchNorm running statistics): outputs a node marks as state.
+    new_effects = []
+    for node in order:
+        for index in node.state:
+            ref = node.outputs[index]
+            var = ref() if ref is not None else None
+            if var is not None and var._node is node:
+                new_effects.append(var)
 
     def input_spec(value):
         if isinstance(value, _graph.Leaf):
@@ -144,5 +149,6 @@ def checkpoint(function, *args, use_reentrant=None, context_fn=None, determinism
     for var, new in zip(new_effects, recorded[len(outs):]):
         var._init_pending(new._node, new._index, new._aval, False)
         new._node.outputs[new._index] = weakref.ref(var)
+        _graph.register_effect(var)
     results = recorded[:len(outs)]
     return results[0] if single else type(result)(results) if isinstance(result, tuple) else list(results)

@@ -205,3 +205,67 @@ def test_functional_forms():
         RF.pad(rustorch.tensor(x), (2, 2), mode="reflect")
     with pytest.raises(ValueError, match="exactly one of size or scale_factor"):
         RF.interpolate(rustorch.tensor(x))
+
+
+def test_checkpoint_matches_plain_call_and_compiles_once():
+    from rustorch.utils.checkpoint import checkpoint
+
+    rustorch.manual_seed(0)
+    conv, bn = rustorch.nn.Conv2d(3, 4, 3, padding=1), rustorch.nn.BatchNorm2d(4)
+    tconv, tbn = torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.BatchNorm2d(4)
+    copy_weights(conv, tconv)
+
+    def block(x, y):
+        return bn(conv(x)).relu() * y
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 5, 5)).astype(np.float32)
+    y = rng.standard_normal((2, 4, 5, 5)).astype(np.float32)
+    compiles = []
+    for _ in range(3):
+        conv.zero_grad(), tconv.zero_grad()
+        rx, ry = rustorch.tensor(x, requires_grad=True), rustorch.tensor(y, requires_grad=True)
+        out = checkpoint(block, rx, ry, use_reentrant=False)
+        out.sum().backward()
+        tx, ty = to_torch(x, True), to_torch(y, True)
+        expected = tbn(tconv(tx)).relu() * ty  # the plain call: running statistics updated once
+        expected.sum().backward()
+        assert_close(np.asarray(out), expected)
+        assert_close(np.asarray(rx.grad), tx.grad)
+        assert_close(np.asarray(ry.grad), ty.grad)
+        # the conv bias feeds a batch norm: its true gradient is 0, both sides hold rounding noise
+        assert_param_grads(conv, tconv, atol_scale=2e-5)
+        assert_buffers(bn, tbn)
+        compiles.append(rustorch.compile_count())
+    assert compiles[1] == compiles[2], "the checkpointed step compiles once"
+    assert "_run_checkpointed" in out._node.op.__name__
+
+
+def test_concatenation_and_average_pooling_in_the_layout_pass_match_torch():
+    """DenseNet's pattern (conv, concatenate along channels, batch norm, average pooling) runs
+    channels-last in the facade on CPU; values and gradients stay torch's."""
+
+    def build(nn, cat):
+        class Block(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv1 = nn.Conv2d(3, 4, 3, padding=1)
+                self.conv2 = nn.Conv2d(4, 2, 1)
+                self.norm = nn.BatchNorm2d(6)
+                self.pool = nn.AvgPool2d(2, ceil_mode=True, count_include_pad=False, padding=1)
+                self.gap = nn.AdaptiveAvgPool2d((2, 3))
+
+            def forward(self, x):
+                h = self.conv1(x)
+                h = cat([h, self.conv2(h)], 1)
+                return self.gap(self.pool(self.norm(h)))
+
+        return Block()
+
+    rustorch.manual_seed(0)
+    ours, theirs = build(rustorch.nn, rustorch.cat), build(torch.nn, torch.cat)
+    copy_weights(ours, theirs)
+    rng = np.random.default_rng(1)
+    forward_backward(ours, theirs, rng.standard_normal((2, 3, 7, 9)).astype(np.float32), rng)
+    assert_param_grads(ours, theirs, atol_scale=2e-5)  # conv1.bias feeds a batch norm: true gradient 0
+    assert_buffers(ours, theirs)

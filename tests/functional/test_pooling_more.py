@@ -117,3 +117,14 @@ def test_pooling_errors():
         F.max_pool1d(jnp.zeros((1, 1, 6)), 2, padding=2)
     with pytest.raises(TypeError, match="output_size"):
         F.adaptive_max_pool2d(jnp.zeros((1, 1, 4, 4)), (2, 2, 2))
+
+
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True,
+                                                              count_include_pad=False)])
+def test_avg_pool2d_channels_last_matches_nchw(kwargs):
+    x = np.random.default_rng(0).standard_normal((2, 3, 7, 6)).astype(np.float32)
+    nchw = F.avg_pool2d(jnp.asarray(x), **kwargs)
+    nhwc = F.avg_pool2d_channels_last(jnp.asarray(x.transpose(0, 2, 3, 1)), **kwargs)
+    assert_close(jnp.transpose(nhwc, (0, 3, 1, 2)), np.asarray(nchw))
+    adaptive = F.adaptive_avg_pool2d_channels_last(jnp.asarray(x.transpose(0, 2, 3, 1)), (3, 4))
+    assert_close(jnp.transpose(adaptive, (0, 3, 1, 2)), np.asarray(F.adaptive_avg_pool2d(jnp.asarray(x), (3, 4))))

@@ -12,7 +12,7 @@ from ...stateful import _layers as L
 from ...stateful._conv_layers import Conv2d
 from ...stateful._module import Module, Sequential
 from ...stateful._variable import apply
-from ._utils import check_no_legacy_arguments, init_batch_norms, kaiming_normal_, load_weights
+from ._utils import check_no_legacy_arguments, densenet_legacy_keys, init_batch_norms, kaiming_normal_, load_weights
 from .densenet import DenseNet
 
 __all__ = ["CifarResNet", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "densenet_bc"]
@@ -127,4 +127,4 @@ def densenet_bc(depth: int = 100, growth_rate: int = 12, *, weights=None, num_cl
     stem = OrderedDict([("conv0", Conv2d(in_channels, 2 * growth_rate, kernel_size=3, padding=1, bias=False))])
     model = DenseNet(growth_rate, (n, n, n), 2 * growth_rate, bn_size=4, drop_rate=drop_rate,
                      num_classes=num_classes, memory_efficient=memory_efficient, stem=stem)
-    return load_weights(model, weights)
+    return load_weights(model, weights, remap=densenet_legacy_keys)
