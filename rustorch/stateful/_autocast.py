@@ -161,9 +161,13 @@ def _cast_all(apply, inputs, target, skip_double):
 
 
 def _widest(dtypes):
+    """PyTorch's promotion of floating dtypes: the widest; bfloat16 with float16 gives float32."""
     widest = dtypes[0]
     for dtype in dtypes[1:]:
-        widest = np.dtype(jnp.promote_types(widest, dtype))
+        if dtype.itemsize > widest.itemsize:
+            widest = dtype
+        elif dtype.itemsize == widest.itemsize and dtype != widest:
+            widest = _FLOAT32
     return widest
 
 
