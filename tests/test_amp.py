@@ -1,11 +1,15 @@
 """rustorch.autocast and rustorch.amp.GradScaler against torch.autocast('cpu', bfloat16) and
 torch.amp.GradScaler('cpu'): output dtypes, values within bfloat16 rounding, float32 gradients,
 the decorator form, nesting, and the GradScaler's scale trajectory through a skipped inf step."""
+import jax
 import numpy as np
 import pytest
 import torch
 
 import rustorch
+
+pytestmark = pytest.mark.skipif(jax.default_backend() != "cpu",
+                                reason="compares with torch's CPU autocast policy (a GPU backend applies CUDA's)")
 
 BF16_RTOL = 2e-2  # bfloat16 keeps 8 bits of mantissa: products of 3x3x3 convs and 64-wide dots
 
