@@ -9,6 +9,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export JAX_PLATFORMS=cuda
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's rustorch, not an installed one
 BUDGET=${GPU_SH_BUDGET:-100}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
