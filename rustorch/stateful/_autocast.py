@@ -55,10 +55,16 @@ class _State(threading.local):
 state = _State()
 
 
+_backend_kind = None
+
+
 def backend_device_type() -> str:
     """The autocast device type of the programs this process records: ``'cuda'`` on a GPU
-    backend, else ``'cpu'``."""
-    return "cpu" if jax.default_backend() == "cpu" else "cuda"
+    backend, else ``'cpu'`` (the backend is fixed once JAX started it)."""
+    global _backend_kind
+    if _backend_kind is None:
+        _backend_kind = "cpu" if jax.default_backend() == "cpu" else "cuda"
+    return _backend_kind
 
 
 def set_setting(device_type: str, enabled: bool, dtype) -> tuple:
@@ -136,17 +142,33 @@ def policy(op, device_type: str | None = None) -> str | None:
 
 # ------------------------------------------------------------------------------ recording
 
+_floating: dict = {}  # dtype -> the dtype when it is floating, else None
+
+
 def _floating_dtype(value):
+    """The floating dtype of an array operand; None for other operands (Python numbers stay
+    weakly typed, integer, bool and PRNG key arrays are never cast)."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return None
     dtype = getattr(value, "dtype", None)
-    if dtype is None or isinstance(value, (bool, int, float)):
+    if dtype is None:
         return None
     try:
-        dtype = np.dtype(dtype)
+        return _floating[dtype]
+    except (KeyError, TypeError):
+        pass
+    try:
+        result = np.dtype(dtype)
     except TypeError:
-        return None
-    if jax.dtypes.issubdtype(dtype, jax.dtypes.extended) or not jnp.issubdtype(dtype, jnp.floating):
-        return None
-    return dtype
+        result = None
+    if result is not None and (jax.dtypes.issubdtype(result, jax.dtypes.extended)
+                               or not jnp.issubdtype(result, jnp.floating)):
+        result = None
+    try:
+        _floating[dtype] = result
+    except TypeError:
+        pass
+    return result
 
 
 def _cast_all(apply, inputs, target, skip_double):
