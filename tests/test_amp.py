@@ -224,3 +224,31 @@ def test_grad_scaler_state_dict_errors_and_disabled():
             assert not rustorch.amp.GradScaler().is_enabled()
         with pytest.warns(FutureWarning), pytest.warns(UserWarning, match="CUDA is not available"):
             rustorch.cuda.amp.GradScaler()
+
+
+def test_cuda_policy_table(monkeypatch, rng):
+    """CUDA's policy (aten/src/ATen/autocast_mode.h lists), recorded on this backend by making
+    the autocast state believe its programs run on a GPU."""
+    from rustorch.stateful import _autocast
+
+    monkeypatch.setattr(_autocast, "_backend_kind", "cuda")
+    monkeypatch.setattr(rustorch.amp.autocast_mode, "_cuda_available", lambda: True)
+    x = rustorch.tensor(rng.standard_normal((4, 8)).astype(np.float32))
+    w = rustorch.tensor(rng.standard_normal((8, 8)).astype(np.float32))
+    target = rustorch.tensor(rng.integers(0, 8, 4))
+    F = rustorch.nn.functional
+    with rustorch.autocast("cuda"):
+        h = F.linear(x, w)
+        assert h.dtype == rustorch.float16
+        assert (x @ w).dtype == rustorch.float16
+        assert F.softmax(h, dim=1).dtype == rustorch.float32       # fp32 on CUDA, not on CPU
+        assert h.exp().dtype == rustorch.float32
+        assert h.sum().dtype == rustorch.float32
+        assert F.cross_entropy(h, target).dtype == rustorch.float32
+        assert F.layer_norm(h, (8,)).dtype == rustorch.float32
+        assert F.relu(h).dtype == rustorch.float16
+        with pytest.raises(RuntimeError, match="unsafe to autocast"):
+            F.binary_cross_entropy(F.sigmoid(h), F.sigmoid(h))
+        with rustorch.autocast("cpu"):  # the CPU setting does not apply to GPU programs
+            assert F.softmax(h, dim=1).dtype == rustorch.float32
+    assert F.softmax(F.linear(x, w), dim=1).dtype == rustorch.float32
