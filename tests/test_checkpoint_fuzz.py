@@ -17,6 +17,7 @@ import collections
 import io
 import json
 import pickle
+import re
 import struct
 import sys
 import tracemalloc
@@ -166,7 +167,7 @@ def _zip_mutants(rng, seeds, count):
             tail = _mutate_bytes(rng, bytes(data[max(0, start):]))
             yield "zip", bytes(data[: max(0, start)]) + tail
         elif kind == 2:  # a local header
-            offsets = [i for i in range(len(raw) - 4) if raw[i : i + 4] == b"PK\x03\x04"]
+            offsets = [match.start() for match in re.finditer(b"PK\x03\x04", raw)]
             at = offsets[int(rng.integers(0, len(offsets)))]
             data = bytearray(raw)
             field = at + int(rng.integers(4, 30))

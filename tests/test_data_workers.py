@@ -357,6 +357,29 @@ def _torch_batches(dataset, **kwargs):
         return [b.tolist() if isinstance(b, torch.Tensor) else b for b in loader]
 
 
+class Uneven(IterableDataset):
+    """Worker 0 streams one sample, worker 1 ten."""
+
+    def __iter__(self):
+        info = get_worker_info()
+        return iter([100] if info.id == 0 else range(10))
+
+
+class TorchUneven(tud.IterableDataset):
+    def __iter__(self):
+        return iter([100] if tud.get_worker_info().id == 0 else range(10))
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+def test_iterable_workers_that_end_early_as_torch(context):
+    for persistent in (False, True):
+        loader = DataLoader(Uneven(), batch_size=1, num_workers=2, prefetch_factor=3,
+                            persistent_workers=persistent, multiprocessing_context=context)
+        expected = _torch_batches(TorchUneven(), batch_size=1, num_workers=2, prefetch_factor=3)
+        for _ in range(2 if persistent else 1):
+            assert [np.asarray(b).tolist() for b in loader] == expected
+
+
 @pytest.mark.parametrize("context", CONTEXTS)
 def test_iterable_dataset_with_workers_as_torch(context):
     for workers, shard, batch_size, drop_last in ((1, True, 3, False), (2, True, 3, True),
@@ -489,3 +512,19 @@ def test_spawned_workers_match_the_main_process():
         np.testing.assert_array_equal(a[1], b[1])
     gc.collect()
     assert multiprocessing.active_children() == []
+
+
+class TensorMethods(Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        from rustorch.utils.data._convert import to_tensor
+        return to_tensor(np.ones((2, 2), np.float32)).unsqueeze(0)
+
+
+def test_tensor_methods_in_worker_processes_say_why_they_are_missing():
+    with pytest.raises(AttributeError, match=r"inside a DataLoader worker process tensors are host arrays"):
+        next(iter(DataLoader(TensorMethods(), batch_size=2, num_workers=1)))
+    batch = next(iter(DataLoader(TensorMethods(), batch_size=2, num_workers=1, multiprocessing_context="thread")))
+    assert batch.shape == (2, 1, 2, 2)

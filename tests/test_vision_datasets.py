@@ -82,7 +82,7 @@ def test_pytorch_examples_mnist_pipeline(torchvision_root, monkeypatch):
     data, target = next(iter(test_loader))
     x = np.asarray(data)
     # The first test image through ToTensor + Normalize, by the definitions.
-    expected = (dataset2.data[0].astype(np.float32) / np.float32(255) - np.float32(0.1307)) / np.float32(0.3081)
+    expected = (np.asarray(dataset2.data)[0].astype(np.float32) / np.float32(255) - np.float32(0.1307)) / np.float32(0.3081)
     np.testing.assert_array_equal(x[0, 0], expected)
     assert np.asarray(target)[:5].tolist() == [7, 2, 1, 0, 4]
     # Normalised with the training statistics, the test split has mean ~0 and std ~1.
@@ -95,7 +95,18 @@ def test_mnist_items_attributes_and_layouts(mnist_dir, torchvision_root, numpy_b
     img, label = tv[0]
     assert isinstance(img, np.ndarray) and img.shape == (28, 28) and img.dtype == np.uint8 and label == 7
     np.testing.assert_array_equal(flat.data, tv.data)
-    assert tv.targets.dtype == np.int64 and tv.class_to_idx["3 - three"] == 3
+    assert isinstance(tv.data, rs.Variable) and isinstance(tv.targets, rs.Variable)
+    assert tv.data.shape == (10000, 28, 28) and np.asarray(tv.targets).dtype == np.int32
+    assert tv.class_to_idx["3 - three"] == 3
+    # What programs do with them (pytorch/examples siamese_network, filtering by label):
+    images = tv.data.unsqueeze(1).clone()
+    assert images.shape == (10000, 1, 28, 28) and images[3].clone().float().shape == (1, 28, 28)
+    labels = np.array(tv.targets.clone(), dtype=None, copy=None)
+    sevens = np.where(labels == 7)[0]
+    tv.data, tv.targets = tv.data[:100], tv.targets[:100]
+    assert len(tv) == 100 and tv[0][1] == 7
+    tv.data, tv.targets = np.asarray(flat.data)[sevens], np.asarray(flat.targets)[sevens]
+    assert len(tv) == len(sevens) and {tv[i][1] for i in range(0, len(tv), 97)} == {7}
     vision.set_image_backend("PIL")
     img, _ = tv[0]
     assert isinstance(img, Image.Image) and img.mode == "L" and img.size == (28, 28)
@@ -136,6 +147,13 @@ def test_fashion_mnist_from_generated_files(tmp_path, rng):
     (raw / "t10k-labels-idx1-ubyte").write_bytes(_idx(labels[:4]))
     with pytest.raises(RuntimeError, match="do not match labels"):
         datasets.FashionMNIST(tmp_path, train=False)
+    (tmp_path / "KMNIST").mkdir()
+    (raw / "t10k-images-idx3-ubyte.gz").rename(tmp_path / "KMNIST" / "t10k-images-idx3-ubyte.gz")
+    (tmp_path / "KMNIST" / "t10k-labels-idx1-ubyte").write_bytes(_idx(labels))
+    with pytest.raises(RuntimeError, match=r"KMNIST: Dataset not found.*KMNIST/raw"):
+        datasets.KMNIST(tmp_path / "KMNIST" / "missing", train=False)
+    kmnist = datasets.KMNIST(tmp_path / "KMNIST", train=False)  # the flat layout
+    assert len(kmnist) == 5 and kmnist.classes[kmnist[0][1]] == "wo"
 
 
 def _cifar_files(root, rng, n_per_batch=4, legacy_module=False, hundred=False):

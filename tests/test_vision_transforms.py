@@ -312,3 +312,69 @@ def test_lambda_receives_real_tensors_with_num_workers_0_and_threads():
         images, labels = next(iter(DataLoader(_Images(transform), batch_size=4, **kwargs)))
         assert seen == [rs.Variable] * 4
         np.testing.assert_allclose(_np(images), np.repeat(np.arange(4) * 10 / 255, 9).reshape(4, 9).astype(np.float32))
+
+
+def test_gaussian_blur_matches_torch_conv(rng):
+    x = rng.random((2, 3, 9, 11)).astype(np.float32)
+    for (kx, ky), (sx, sy) in (((3, 3), (1.0, 1.0)), ((5, 3), (0.7, 1.8))):
+        out = F.gaussian_blur(rs.tensor(x), [kx, ky], [sx, sy])
+
+        def k1d(k, s):
+            t = torch.linspace(-(k - 1) * 0.5, (k - 1) * 0.5, steps=k)
+            pdf = torch.exp(-0.5 * (t / s).pow(2))
+            return pdf / pdf.sum()
+
+        kernel = torch.mm(k1d(ky, sy)[:, None], k1d(kx, sx)[None, :]).expand(3, 1, ky, kx)
+        padded = tF.pad(torch.from_numpy(x), [kx // 2, kx // 2, ky // 2, ky // 2], mode="reflect")
+        expected = tF.conv2d(padded, kernel, groups=3)
+        np.testing.assert_allclose(_np(out), expected.numpy(), rtol=1e-5, atol=1e-6)
+    rgb = _rgb(rng)
+    blurred = T.GaussianBlur(3, sigma=1.0)(Image.fromarray(rgb))
+    np.testing.assert_array_equal(np.asarray(blurred), F.gaussian_blur(rgb, 3, 1.0))
+    with pytest.raises(ValueError, match="odd and positive"):
+        T.GaussianBlur(4)
+
+
+def test_random_erasing_and_dtype_conversion(rng):
+    x = rng.random((3, 20, 20)).astype(np.float32) + 1
+    rs.manual_seed(4)
+    out = _np(T.RandomErasing(p=1.0, value=0)(rs.tensor(x)))
+    erased = out == 0
+    rows, cols = np.where(erased[0])
+    assert erased.any() and (erased == erased[0]).all()
+    assert erased[0].sum() == (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)  # a rectangle
+    assert 0.02 * 400 - 20 <= erased[0].sum() <= 0.33 * 400 + 20
+    assert T.RandomErasing(p=0.0)(rs.tensor(x)) is not None
+    noisy = _np(T.RandomErasing(p=1.0, value="random")(rs.tensor(x)))
+    assert (noisy != x).any() and noisy.shape == x.shape
+    with pytest.raises(ValueError, match="should be 'random'"):
+        T.RandomErasing(value="noise")
+    u8 = rng.integers(0, 256, (3, 4, 4), dtype=np.uint8)
+    np.testing.assert_array_equal(_np(T.ConvertImageDtype(np.float32)(rs.tensor(u8))), u8 / np.float32(255))
+    back = _np(F.convert_image_dtype(rs.tensor(u8 / np.float32(255)), np.uint8))
+    expected = (torch.from_numpy(u8 / np.float32(255)) * (255 + 1.0 - 1e-3)).to(torch.uint8).numpy()
+    np.testing.assert_array_equal(back, expected)
+    rs.manual_seed(0)
+    orders = {tuple(_np(T.RandomOrder([T.Lambda(lambda t: t * 2), T.Lambda(lambda t: t + 1)])(rs.tensor(np.ones(1, np.float32)))))
+              for _ in range(20)}
+    assert orders == {(3.0,), (4.0,)}
+    choose = T.RandomChoice([T.Lambda(lambda t: t * 2), T.Lambda(lambda t: t + 1)], p=[0.5, 0.5])
+    picks = {float(_np(choose(rs.tensor(np.full(1, 3, np.float32))))[0]) for _ in range(20)}
+    assert picks == {6.0, 4.0}
+    never = T.RandomChoice([T.Lambda(lambda t: t * 2), T.Lambda(lambda t: t + 1)], p=[0.0, 1.0])
+    assert {float(_np(never(rs.tensor(np.full(1, 3, np.float32))))[0]) for _ in range(10)} == {4.0}
+
+
+def test_compose_hands_real_tensors_to_user_code_between_host_runs(rng):
+    rgb = _rgb(rng)
+    seen = []
+
+    def record(x):
+        seen.append(type(x))
+        return x * 2
+
+    chain = T.Compose([T.ToTensor(), T.Normalize((0.5,) * 3, (0.5,) * 3), T.Lambda(record), T.CenterCrop(3)])
+    out = chain(rgb)
+    assert isinstance(out, rs.Variable) and seen == [rs.Variable]
+    step = T.Normalize((0.5,) * 3, (0.5,) * 3)(T.ToTensor()(rgb))
+    np.testing.assert_array_equal(_np(out), _np(T.CenterCrop(3)(step * 2)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import pickle
 from typing import Optional, Sequence
 
 import jax
@@ -117,8 +118,9 @@ def _program(kind: str, op, src: int, count: int, mesh):
     return jax.jit(mapped)
 
 
-def _run(kind: str, arrays: Sequence, op=None, src: int = 0, name: str = "collective") -> list:
-    """Run collective ``kind`` over the local ``arrays``; returns the local results."""
+def _run(kind: str, arrays: Sequence, op=None, src: int = 0, name: str = "collective", block: bool = True) -> list:
+    """Run collective ``kind`` over the local ``arrays``; returns the local results. With
+    ``block`` it waits for them, so that a failure surfaces here as a DistBackendError."""
     state = _require_group(name)
     arrays = [jnp.asarray(a) for a in arrays]
     if state.world_size == 1:
@@ -133,7 +135,8 @@ def _run(kind: str, arrays: Sequence, op=None, src: int = 0, name: str = "collec
     try:
         outs = _program(kind, op, src, len(blocks), mesh)(*blocks)
         locals_ = [o.addressable_data(0) for o in outs]
-        jax.block_until_ready(locals_)
+        if block:
+            jax.block_until_ready(locals_)
     except (jax.errors.JaxRuntimeError, ValueError, RuntimeError) as error:
         raise DistBackendError(
             f"rustorch.distributed.{name} failed on rank {state.rank} of {state.world_size} "
@@ -274,6 +277,77 @@ def reduce_scatter_tensor(output: Variable, input: Variable, op: ReduceOp = Redu
     return _finish(async_op, [out])
 
 
+def gather(tensor: Variable, gather_list: Optional[list] = None, dst: int = 0, group=None, async_op: bool = False):
+    """Collect every rank's ``tensor`` into ``gather_list`` on rank ``dst`` (``torch.distributed.gather``);
+    other ranks pass ``gather_list=None``."""
+    _check_group(group, "gather")
+    state = _require_group("gather")
+    _check_rank(dst, state, "gather", "dst")
+    if state.rank == dst and (gather_list is None or len(gather_list) != state.world_size):
+        raise ValueError(f"gather: rank {dst} must pass gather_list with world_size={state.world_size} tensors")
+    (out,) = _run("all_gather", [_value(tensor, "gather")], name="gather")
+    if state.rank == dst:
+        for i, t in enumerate(gather_list):
+            t._assign(out[i])
+    return _finish(async_op, [out])
+
+
+def scatter(tensor: Variable, scatter_list: Optional[list] = None, src: int = 0, group=None, async_op: bool = False):
+    """Give rank ``r`` the tensor ``scatter_list[r]`` of rank ``src`` (``torch.distributed.scatter``);
+    other ranks pass ``scatter_list=None``."""
+    _check_group(group, "scatter")
+    state = _require_group("scatter")
+    _check_rank(src, state, "scatter", "src")
+    if state.rank == src:
+        if scatter_list is None or len(scatter_list) != state.world_size:
+            raise ValueError(f"scatter: rank {src} must pass scatter_list with world_size={state.world_size} tensors")
+        stacked = jnp.stack([_value(t, "scatter") for t in scatter_list])
+    else:
+        value = _value(tensor, "scatter")
+        stacked = jnp.zeros((state.world_size,) + tuple(value.shape), value.dtype)
+    (out,) = _run("broadcast", [stacked], src=src, name="scatter")
+    tensor._assign(out[state.rank])
+    return _finish(async_op, [out])
+
+
+def _gather_bytes(payload: bytes, name: str) -> list:
+    """Every rank's ``payload``, in rank order (two all-gathers: the lengths, then the padded bytes)."""
+    state = _require_group(name)
+    (sizes,) = _run("all_gather", [jnp.asarray(len(payload), jnp.int32)], name=name)
+    sizes = [int(n) for n in np.asarray(sizes)]
+    padded = np.zeros(max(sizes), np.uint8)
+    padded[: len(payload)] = np.frombuffer(payload, np.uint8)
+    (data,) = _run("all_gather", [padded], name=name)
+    data = np.asarray(data)
+    return [data[r, : sizes[r]].tobytes() for r in range(state.world_size)]
+
+
+def all_gather_object(object_list: list, obj, group=None) -> None:
+    """Fill ``object_list[i]`` with rank ``i``'s picklable ``obj`` (``torch.distributed.all_gather_object``).
+    As in PyTorch, the objects are pickled: only exchange data from processes you trust."""
+    _check_group(group, "all_gather_object")
+    state = _require_group("all_gather_object")
+    if len(object_list) != state.world_size:
+        raise ValueError(f"all_gather_object: object_list must have world_size={state.world_size} entries, "
+                         f"got {len(object_list)}")
+    for i, payload in enumerate(_gather_bytes(pickle.dumps(obj), "all_gather_object")):
+        object_list[i] = pickle.loads(payload)
+
+
+def broadcast_object_list(object_list: list, src: int = 0, group=None, device=None) -> None:
+    """Replace every rank's ``object_list`` entries by rank ``src``'s (picklable objects, as
+    ``torch.distributed.broadcast_object_list``; the lists must have the same length)."""
+    _check_group(group, "broadcast_object_list")
+    state = _require_group("broadcast_object_list")
+    _check_rank(src, state, "broadcast_object_list", "src")
+    payloads = _gather_bytes(pickle.dumps(list(object_list)), "broadcast_object_list")
+    received = pickle.loads(payloads[src])
+    if len(received) != len(object_list):
+        raise ValueError(f"broadcast_object_list: rank {src} sent {len(received)} objects, this rank's list "
+                         f"has {len(object_list)}")
+    object_list[:] = received
+
+
 def barrier(group=None, async_op: bool = False, device_ids=None):
     """Block until every rank reaches this call (a one-element all-reduce)."""
     _check_group(group, "barrier")
@@ -286,9 +360,10 @@ def all_reduce_arrays(arrays: Sequence, op: ReduceOp = ReduceOp.SUM) -> list:
     return _run("all_reduce", list(arrays), op=op, name="all_reduce")
 
 
-def broadcast_arrays(arrays: Sequence, src: int = 0) -> list:
-    """Rank ``src``'s values of several arrays, on every rank, in one XLA program."""
-    return _run("broadcast", list(arrays), src=src, name="broadcast")
+def broadcast_arrays(arrays: Sequence, src: int = 0, block: bool = True) -> list:
+    """Rank ``src``'s values of several arrays, on every rank, in one XLA program (without
+    ``block``, dispatched asynchronously like any other program)."""
+    return _run("broadcast", list(arrays), src=src, name="broadcast", block=block)
 
 
 def _check_rank(value, state, name, argument):

@@ -243,6 +243,13 @@ def init_process_group(
     from . import _spmd
 
     _spmd.install()
+    if world_size > 1:
+        # XLA's gloo connects the processes at their first collective and gives up if a peer
+        # is more than 30 s late; here they all arrive together, straight from the rendezvous,
+        # and later collectives reuse the connections.
+        from ._collectives import barrier
+
+        barrier()
 
 
 def _gpu_expected() -> bool:

@@ -12,8 +12,8 @@ an allowlist of PyTorch names to local stand-ins that build numpy views and rais
 module is imported and nothing the file names is called. Before unpickling,
 :func:`._opscan.scan` checks the opcodes in linear time and refuses those a state dict never
 needs and memo indices that would make the unpickler allocate more than the file's size, a
-defence in depth on top of ``find_class``. Tensors are read-only views of their storage's
-buffer, as ``torch.load``'s tensors share their storages.
+defence in depth on top of ``find_class``. Tensors are views of their storage's buffer, as
+``torch.load``'s tensors share their storages.
 """
 import collections
 import collections.abc
@@ -627,7 +627,7 @@ def _check_copy_budget(tensors: dict, converter, source: str, file_size: int) ->
                 f"its tensors would need {total}+ bytes of copies to become {converter.kind} arrays, more "
                 f"than 4x the {file_size}-byte file plus 1 MiB: views that share a storage (the largest "
                 f"so far, {_values.describe_path('obj', largest[1])}, {largest[0]} bytes) cannot share "
-                f"memory as {converter.kind} arrays. Load with map_to='numpy' to get read-only numpy "
+                f"memory as {converter.kind} arrays. Load with map_to='numpy' to get numpy "
                 "views that share their storage as torch.load's tensors do",
             )
 

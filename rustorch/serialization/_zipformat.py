@@ -188,9 +188,14 @@ def read_directory(source: _source.ByteSource) -> dict:
     size = source.size
     if size < _END.size:
         raise ZipError(f"the file has {size} bytes, fewer than a zip end record")
-    tail_start = max(0, size - _END.size - _U16_MAX)
-    tail = source.read(tail_start, size - tail_start)
+    # Without an archive comment (torch.save writes none) the end record is the last 22 bytes.
+    tail_start = size - _END.size
+    tail = source.read(tail_start, _END.size)
     end = _find_end(tail)
+    if end < 0:
+        tail_start = max(0, size - _END.size - _U16_MAX)
+        tail = source.read(tail_start, size - tail_start)
+        end = _find_end(tail)
     if end < 0:
         raise ZipError("it has no zip end-of-central-directory record (truncated?)")
     end_offset = tail_start + end

@@ -65,6 +65,29 @@ def _record_feature_dropout(input, p, training, spatial):
     return apply(_feature_dropout_op, input, generator.key, generator.next_counter(), p=float(p), spatial=spatial)
 
 
+def feature_dropout_dims(input, spatial: int) -> int:
+    """The spatial dims ``dropout2d`` gives ``input``, with PyTorch's warnings: a 3-D input is
+    read as ``[N, C, L]``; any other rank than 3 and 4 as ``[N, C, *rest]`` (one mask entry per
+    ``(n, c)``: elementwise for a 2-D input), as PyTorch's ``feature_dropout`` does."""
+    if input.ndim == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+            "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel "
+            "dim. This behavior will change in a future release to interpret the input as one "
+            "without a batch dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise "
+            "dropout behavior, please switch to using dropout1d instead.", UserWarning, stacklevel=4)
+        return 1
+    if input.ndim != 4 and input.ndim >= 1:
+        warnings.warn(
+            f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is deprecated and will result "
+            "in an error in a future release. To retain the behavior and silence this warning, please use "
+            "dropout instead. Note that dropout2d exists to provide channel-wise dropout on inputs with 2 "
+            "spatial dimensions, a channel dimension, and an optional batch dimension (i.e. 3D or 4D "
+            "inputs).", UserWarning, stacklevel=4)
+        return max(input.ndim - 2, 0)
+    return spatial
+
+
 class _FeatureDropout(Module):
     _spatial = 2
 
@@ -74,16 +97,8 @@ class _FeatureDropout(Module):
         self.p, self.inplace = p, inplace
 
     def forward(self, input):
-        spatial = self._spatial
+        spatial = feature_dropout_dims(input, self._spatial) if self._spatial == 2 else self._spatial
         _expect(self, input, (spatial + 1, spatial + 2), f"[N, C, *{spatial} spatial] or unbatched")
-        if spatial == 2 and input.ndim == 3:
-            warnings.warn(
-                "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
-                "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel "
-                "dim. This behavior will change in a future release to interpret the input as one "
-                "without a batch dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise "
-                "dropout behavior, please switch to using dropout1d instead.", UserWarning, stacklevel=3)
-            spatial = 1
         return _record_feature_dropout(input, self.p, self.training, spatial)
 
     def extra_repr(self):

@@ -3,7 +3,7 @@ ops on Variables (recorded lazily), with PyTorch's signatures."""
 from __future__ import annotations
 
 from .. import functional as _F
-from ._image_layers import _instance_norm, _instance_norm_update, _record_feature_dropout
+from ._image_layers import _instance_norm, _instance_norm_update, _record_feature_dropout, feature_dropout_dims
 from ._nn_functional import _recorded
 from ._variable import apply
 
@@ -68,7 +68,8 @@ mish = _elementwise(_F.mish)
 def _feature_dropout(spatial):
     def wrapper(input, p=0.5, training=True, inplace=False):
         _F._checks.check_probability(f"dropout{spatial}d", p)
-        return _record_feature_dropout(input, p, training, spatial)
+        dims = feature_dropout_dims(input, spatial) if spatial == 2 else spatial
+        return _record_feature_dropout(input, p, training, dims)
 
     wrapper.__name__ = wrapper.__qualname__ = f"dropout{spatial}d"
     wrapper.__doc__ = (f"``torch.nn.functional.dropout{spatial}d``: zero whole channels with probability "

@@ -371,6 +371,8 @@ def _expand_index(index, shape):
     """The index as a tuple with the Ellipsis expanded, and the input axis of every entry."""
     if not isinstance(index, tuple):
         index = (index,)
+    # A range indexes as the list of its values, as in PyTorch (x[range(n), labels]).
+    index = tuple(np.arange(i.start, i.stop, i.step) if isinstance(i, range) else i for i in index)
     consumed = sum(_consumes(item) for item in index)
     if sum(1 for item in index if item is Ellipsis) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")

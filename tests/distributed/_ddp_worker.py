@@ -54,6 +54,18 @@ res["reduce_scatter"] = out.numpy().tolist()
 out = torch.zeros(2)
 dist.reduce_scatter_tensor(out, torch.tensor(np.arange(4, dtype=np.float32) * (rank + 1)))
 res["reduce_scatter_tensor"] = out.numpy().tolist()
+gathered = [torch.zeros(2) for _ in range(world)] if rank == 1 else None
+dist.gather(torch.tensor([float(rank), 7.0]), gathered, dst=1)
+res["gather"] = None if gathered is None else [g.numpy().tolist() for g in gathered]
+out = torch.zeros(3)
+dist.scatter(out, [torch.tensor([1.0, 2.0, 3.0]) * float(r + 1) for r in range(world)] if rank == 0 else None, src=0)
+res["scatter"] = out.numpy().tolist()
+objects = [None] * world
+dist.all_gather_object(objects, {"rank": rank, "text": "x" * (rank * 5)})
+res["all_gather_object"] = objects
+objects = [rank, "from rank %d" % rank]
+dist.broadcast_object_list(objects, src=1)
+res["broadcast_object_list"] = objects
 work = dist.all_reduce(torch.ones(1), async_op=True)
 res["work_wait"] = work.wait()
 dist.barrier()

@@ -1,5 +1,6 @@
 """The launcher's environment and failure handling, and a one-process group in this process."""
 import json
+import re
 import time
 
 import numpy as np
@@ -24,7 +25,8 @@ def test_launcher_sets_env_and_succeeds():
     code, out = run(launcher("--nproc_per_node", "2", "--master-port", "29999", str(HERE / "_env_worker.py"), "0", "-1"),
                     timeout=60)
     assert code == 0, out
-    envs = sorted((json.loads(line[4:]) for line in out.splitlines() if line.startswith("ENV ")), key=lambda e: e["RANK"])
+    # the children share the pipe: their lines may interleave, so find each printed object
+    envs = sorted((json.loads(m) for m in re.findall(r"ENV (\{[^{}]*\})", out)), key=lambda e: e["RANK"])
     assert [(e["RANK"], e["LOCAL_RANK"], e["WORLD_SIZE"], e["MASTER_PORT"]) for e in envs] == [
         ("0", "0", "2", "29999"), ("1", "1", "2", "29999")]
 

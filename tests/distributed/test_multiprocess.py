@@ -38,6 +38,11 @@ def test_collectives_and_ddp_over_two_processes(tmp_path):
         assert r["all_gather"] == [[0.0, 0.5], [1.0, 1.5]]
         assert r["all_gather_into_tensor"] == [[0.0] * 3, [0.0] * 3, [1.0] * 3, [1.0] * 3]
         assert r["work_wait"] is True and r["ddp_extra_compiles"] == 0
+    assert r0["gather"] is None and r1["gather"] == [[0.0, 7.0], [1.0, 7.0]]
+    assert r0["scatter"] == [1.0, 2.0, 3.0] and r1["scatter"] == [2.0, 4.0, 6.0]
+    for r in (r0, r1):
+        assert r["all_gather_object"] == [{"rank": 0, "text": ""}, {"rank": 1, "text": "xxxxx"}]
+        assert r["broadcast_object_list"] == [1, "from rank 1"]
     assert r0["reduce_scatter"] == [3.0, 6.0] and r1["reduce_scatter"] == [30.0, 60.0]
     assert r0["reduce_scatter_tensor"] == [0.0, 3.0] and r1["reduce_scatter_tensor"] == [6.0, 9.0]
     for label, ref in (("ddp", "ref_mlp"), ("ddp_no_sync", "ref_mlp"), ("syncbn", "ref_bn")):
@@ -72,6 +77,7 @@ def test_dying_rank_fails_the_others_with_a_clear_error():
                      r"of 2 \(gloo\): another rank probably died", outs[0]), outs[0][-3000:]
 
 
+@pytest.mark.slow
 def test_dying_rank_under_the_launcher_stops_the_job():
     start = time.monotonic()
     code, out = run(launcher("--standalone", "--nproc-per-node", "2", str(HERE / "_dying_worker.py"), "5"),
@@ -123,3 +129,11 @@ def test_pytorch_ddp_script_with_swapped_imports_matches_pytorch(tmp_path):
         assert float((a[key] - b[key]).abs().max() / b[key].abs().max()) < 2e-5, key
     losses = lambda text: sorted(re.findall(r"rank \d epoch \d loss [\d.]+", text))  # noqa: E731
     assert losses(ours) == losses(theirs) and len(losses(ours)) == 4
+
+
+@pytest.mark.slow
+def test_tutorial_spawn_pattern():
+    code, out = run([sys.executable, str(HERE / "_spawn_ddp.py"), str(free_port())], timeout=TIMEOUT)
+    assert code == 0, out[-4000:]
+    sums = sorted(re.findall(r"rank (\d) done, weight sum (\S+)", out))
+    assert [rank for rank, _ in sums] == ["0", "1"] and sums[0][1] == sums[1][1], out[-2000:]

@@ -334,3 +334,13 @@ def test_load_state_dict_result_prints_as_torch():
     assert repr(model.load_state_dict(model.state_dict())) == repr(reference.load_state_dict(reference.state_dict()))
     partial = model.load_state_dict({"weight": model.weight.detach()}, strict=False)
     assert partial.missing_keys == ["bias"] and "missing_keys=['bias']" in repr(partial)
+
+
+def test_reassigning_a_child_keeps_its_place():
+    def build(nn):
+        model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+        model.add_module("0", nn.Linear(2, 3, bias=False))
+        setattr(model, "2", nn.Linear(3, 4))
+        return [type(m).__name__ + str(getattr(m, "out_features", "")) for m in model.children()]
+
+    assert build(rustorch.nn) == build(torch.nn) == ["Linear3", "ReLU", "Linear4"]

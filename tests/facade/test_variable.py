@@ -512,3 +512,14 @@ def test_format_spec_on_a_0d_tensor_formats_its_number():
     assert f"{value:+.2f}" == "+2.50" and "{:.1f}".format(value * 2) == "5.0"
     with pytest.raises(TypeError):
         f"{rustorch.tensor([1.0, 2.0]):.2f}"
+
+
+def test_range_indexes_as_its_values():
+    import torch
+
+    x, t = rustorch.zeros(3, 4), torch.zeros(3, 4)
+    labels = [1, 3, 0]
+    x[range(3), rustorch.tensor(labels)] = 2.0
+    t[range(3), torch.tensor(labels)] = 2.0
+    np.testing.assert_array_equal(x.numpy(), t.numpy())
+    np.testing.assert_array_equal(x[range(1, 3)].numpy(), t[range(1, 3)].numpy())

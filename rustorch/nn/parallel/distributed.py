@@ -110,7 +110,8 @@ class DistributedDataParallel(Module):
         owners = [(m, name) for m in self.module.modules() for name, b in m._buffers.items() if b is not None]
         if not owners:
             return
-        values = _collectives.broadcast_arrays([m._buffers[name]._concrete() for m, name in owners], src=0)
+        values = _collectives.broadcast_arrays([m._buffers[name]._concrete() for m, name in owners], src=0,
+                                               block=False)
         for (m, name), value in zip(owners, values):
             m._buffers[name] = Variable._wrap(value)
 

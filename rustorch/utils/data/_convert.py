@@ -33,8 +33,18 @@ class HostArray(np.ndarray):
     """A numpy array that stands for a tensor made inside a loader fetch (see the module docstring).
 
     ``to_tensor`` returns one in host mode; ``tensors_from_host`` turns it into a rustorch tensor
-    in the main process. It behaves as a plain numpy array otherwise.
+    in the main process. It behaves as a plain numpy array otherwise; a tensor method numpy
+    lacks (``unsqueeze``, ``float``...) raises an ``AttributeError`` that says why.
     """
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise AttributeError(
+            f"'{name}': inside a DataLoader worker process tensors are host arrays (numpy), which "
+            f"have no tensor method {name!r}. Code that needs tensor methods runs in worker "
+            "threads (multiprocessing_context='thread') or with num_workers=0, where it gets real "
+            "tensors.")
 
 
 def fetching() -> bool:

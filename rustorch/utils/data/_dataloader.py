@@ -8,8 +8,8 @@ them into rustorch tensors, one transfer per leaf per batch.
   (``TensorDataset``, MNIST without transforms, ``Subset``/``ConcatDataset`` of these) with the
   default collate is gathered with one numpy fancy index per array and batch, no Python work per
   sample; any other dataset is fetched sample by sample and collated.
-- ``num_workers>0``: worker processes (``fork`` by default where the platform has it, as PyTorch
-  on Linux; ``spawn``/``forkserver`` on request) or worker threads
+- ``num_workers>0``: worker processes (``multiprocessing``'s default start method, ``fork`` on
+  Linux, as PyTorch; ``spawn``/``forkserver`` on request) or worker threads
   (``multiprocessing_context='thread'``). The main process hands out index batches round-robin,
   keeps ``prefetch_factor * num_workers`` in flight and yields them in sampler order (or as they
   arrive with ``in_order=False``). Worker processes never run JAX (see ``_worker``).
@@ -52,10 +52,6 @@ from ._worker import (
 THREAD_CONTEXT = "thread"
 
 
-def _default_context() -> str:
-    return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-
-
 class DataLoader:
     """Iterate over a dataset in batches (``torch.utils.data.DataLoader``).
 
@@ -78,8 +74,8 @@ class DataLoader:
             ``RuntimeError``; 0 waits forever (worker deaths are still detected).
         worker_init_fn (callable): called as ``worker_init_fn(worker_id)`` in each worker after
             seeding, before any fetch.
-        multiprocessing_context: ``None`` (``'fork'`` where available, else ``'spawn'``), a start
-            method name (``'fork'``, ``'spawn'``, ``'forkserver'``), a ``multiprocessing``
+        multiprocessing_context: ``None`` (``multiprocessing``'s default start method: ``'fork'``
+            on Linux, ``'spawn'`` on macOS and Windows), a start method name (``'fork'``, ``'spawn'``, ``'forkserver'``), a ``multiprocessing``
             context, or ``'thread'`` for worker threads. With ``spawn``/``forkserver`` the
             dataset, ``collate_fn`` and ``worker_init_fn`` must pickle.
         generator: ``None``, an int seed, a ``numpy.random.Generator`` or a
@@ -337,7 +333,7 @@ class _WorkerIterator:
         base_seed = loader._base_seed()
         context = loader.multiprocessing_context
         if context is None:
-            context = multiprocessing.get_context(_default_context())
+            context = multiprocessing.get_context()  # the platform's (or the program's) default
         self._threads = context == THREAD_CONTEXT
         self._requests_queues = []
         self._workers = []
@@ -455,24 +451,29 @@ class _WorkerIterator:
                 self._rcvd_idx += 1
                 return self._process(data)
             worker_id, index, data = self._receive()
-            if index is None:
-                continue  # a late answer to a Resume
+            if index is None or index not in self._task_worker or index in self._arrived:
+                continue  # a late answer to a Resume, or to a task dropped below
             self._outstanding -= 1
             if isinstance(data, IterableEnd):
-                self._task_worker.pop(index, None)
+                self._task_worker.pop(index)
                 if self._active[worker_id]:
                     self._active[worker_id] = False
+                    # The worker's other pending tasks can only end the same way: drop them.
+                    for task, owner in list(self._task_worker.items()):
+                        if owner == worker_id and task not in self._arrived:
+                            del self._task_worker[task]
+                            self._outstanding -= 1
                     if not self._persistent:
                         self._requests_queues[worker_id].put(None)
                         self._alive.remove(worker_id)
                 self._put_request()
                 continue
             if index == self._rcvd_idx:
-                self._task_worker.pop(index, None)
+                self._task_worker.pop(index)
                 self._rcvd_idx += 1
                 return self._process(data)
             if not self._in_order:
-                self._task_worker.pop(index, None)
+                self._task_worker.pop(index)
                 return self._process(data)
             self._arrived[index] = data
 

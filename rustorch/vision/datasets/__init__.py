@@ -7,7 +7,7 @@ installed too. Every transform in ``rustorch.vision.transforms`` accepts both.
 from .cifar import CIFAR10, CIFAR100
 from .fakedata import FakeData
 from .folder import IMG_EXTENSIONS, DatasetFolder, ImageFolder, default_loader, pil_loader
-from .mnist import MNIST, FashionMNIST
+from .mnist import KMNIST, MNIST, FashionMNIST
 from .vision import VisionDataset
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "FashionMNIST",
     "IMG_EXTENSIONS",
     "ImageFolder",
+    "KMNIST",
     "MNIST",
     "VisionDataset",
     "default_loader",

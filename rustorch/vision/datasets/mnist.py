@@ -14,6 +14,7 @@ import numpy as np
 
 from rustorch import datasets as _raw
 from rustorch.datasets import DownloadError, read_idx
+from rustorch.utils.data._convert import to_tensor
 
 from .._image import from_array
 from .vision import VisionDataset
@@ -45,10 +46,11 @@ class MNIST(VisionDataset):
             ``RuntimeError`` saying where to put the files.
 
     ``ds[i]`` is ``(image, label)``: the image a PIL ``L`` image (``set_image_backend('numpy')``:
-    a uint8 numpy ``[28, 28]``), the label an int. Attributes ``data`` (uint8 numpy
-    ``[N, 28, 28]``), ``targets`` (int64 numpy ``[N]``), ``classes``, ``class_to_idx``.
-    torchvision holds ``data``/``targets`` as torch tensors; numpy arrays index, compare and
-    mask the same way.
+    a uint8 numpy ``[28, 28]``), the label an int. Attributes, as torchvision's: ``data`` (uint8
+    tensor ``[N, 28, 28]``), ``targets`` (integer tensor ``[N]``), ``classes``,
+    ``class_to_idx``. ``data`` and ``targets`` are made from the host arrays on first access
+    and may be assigned (a tensor or array, e.g. a filtered subset); items are always read from
+    the host arrays.
 
     Raises ``RuntimeError`` when the files are missing (naming the folder and files) or corrupt.
     """
@@ -62,8 +64,33 @@ class MNIST(VisionDataset):
         if not isinstance(train, bool):
             raise TypeError(f"{type(self).__name__}: train must be a bool, got {train!r}")
         self.train = train
-        self.data, targets = self._load(download)
+        data, targets = self._load(download)
+        self.data = data
         self.targets = targets.astype(np.int64)
+
+    @property
+    def data(self):
+        """The images, uint8 ``[N, 28, 28]`` (a tensor; a host array inside a loader worker)."""
+        if self._data_tensor is None:
+            self._data_tensor = to_tensor(self._data)
+        return self._data_tensor
+
+    @data.setter
+    def data(self, value) -> None:
+        self._data = np.asarray(value)
+        self._data_tensor = None
+
+    @property
+    def targets(self):
+        """The labels ``[N]`` (a tensor; a host array inside a loader worker)."""
+        if self._targets_tensor is None:
+            self._targets_tensor = to_tensor(self._targets)
+        return self._targets_tensor
+
+    @targets.setter
+    def targets(self, value) -> None:
+        self._targets = np.asarray(value)
+        self._targets_tensor = None
 
     @property
     def raw_folder(self) -> str:
@@ -87,10 +114,10 @@ class MNIST(VisionDataset):
         return raw.data, raw.targets
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self._data)
 
     def __getitem__(self, index: int):
-        img, target = from_array(self.data[index]), int(self.targets[index])
+        img, target = from_array(self._data[index]), int(self._targets[index])
         return self._apply(img, target)
 
     def extra_repr(self) -> str:
@@ -130,3 +157,10 @@ class FashionMNIST(MNIST):
         if labels.size and (labels.min() < 0 or labels.max() >= len(self.classes)):
             raise RuntimeError(f"{type(self).__name__}: labels outside 0..{len(self.classes) - 1}")
         return images, labels
+
+
+class KMNIST(FashionMNIST):
+    """Kuzushiji-MNIST (``torchvision.datasets.KMNIST``): cursive Japanese characters in MNIST's
+    format and interface, files in ``root/KMNIST/raw/`` (or ``root``); not downloadable here."""
+
+    classes = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]

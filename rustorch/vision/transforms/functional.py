@@ -667,3 +667,80 @@ def _rotate_array(a: np.ndarray, angle: float, mode: InterpolationMode, center, 
         info = np.iinfo(a.dtype)
         return np.clip(np.round(out), info.min, info.max).astype(a.dtype)
     return out.astype(a.dtype)
+
+
+def convert_image_dtype(image, dtype=np.float32):
+    """Convert a tensor image's dtype, rescaling values (``torchvision...convert_image_dtype``):
+    integers to floats divide by the integer maximum; floats to integers multiply by
+    ``max + 1 - 0.001`` and truncate; integers to integers shift by the bit difference."""
+    if not _image.is_tensor(image):
+        raise TypeError(f"Input img should be Tensor Image. Got {type(image).__name__}")
+    a = tensor_array(image)
+    target = np.dtype(dtype)
+    if a.dtype == target:
+        return image
+    if a.dtype.kind == "f":
+        if target.kind == "f":
+            return as_tensor(a.astype(target))
+        eps = 1e-3
+        top = float(np.iinfo(target).max)
+        return as_tensor((a * a.dtype.type(top + 1.0 - eps)).astype(target))
+    top_in = float(np.iinfo(a.dtype).max)
+    if target.kind == "f":
+        return as_tensor(a.astype(target) / target.type(top_in))
+    top_out = np.iinfo(target).max
+    bits_in, bits_out = int(top_in).bit_length(), int(top_out).bit_length()
+    if bits_in > bits_out:
+        return as_tensor((a >> (bits_in - bits_out)).astype(target))
+    return as_tensor(a.astype(target) << (bits_out - bits_in))
+
+
+def erase(img, i: int, j: int, h: int, w: int, v, inplace: bool = False):
+    """The tensor image with ``[..., i:i+h, j:j+w]`` replaced by ``v`` (broadcast)."""
+    if not _image.is_tensor(img):
+        raise TypeError(f"img should be Tensor Image. Got {type(img).__name__}")
+    a = tensor_array(img).copy()
+    a[..., i:i + h, j:j + w] = np.asarray(v, dtype=a.dtype)
+    return as_tensor(a)
+
+
+def _gaussian_kernel1d(size: int, sigma: float) -> np.ndarray:
+    half = (size - 1) * 0.5
+    x = np.linspace(-half, half, size, dtype=np.float32)
+    pdf = np.exp(-0.5 * (x / np.float32(sigma)) ** 2)
+    return (pdf / pdf.sum()).astype(np.float32)
+
+
+def gaussian_blur(img, kernel_size, sigma=None):
+    """Blur with a separable Gaussian of odd ``kernel_size`` (int or ``[kx, ky]``) and ``sigma``
+    (default ``0.3 * ((k - 1) * 0.5 - 1) + 0.8`` per axis), reflect-padding the borders, as
+    torchvision; PIL and numpy images are blurred as uint8 tensors (rounded)."""
+    ksize = [int(kernel_size)] * 2 if isinstance(kernel_size, numbers.Number) else [int(k) for k in kernel_size]
+    if len(ksize) != 2 or any(k <= 0 or k % 2 == 0 for k in ksize):
+        raise ValueError(f"kernel_size should have odd and positive integers. Got {kernel_size}")
+    if sigma is None:
+        sig = [k * 0.15 + 0.35 for k in ksize]
+    else:
+        sig = [float(sigma)] * 2 if isinstance(sigma, numbers.Number) else [float(s) for s in sigma]
+        if len(sig) == 1:
+            sig = sig * 2
+    if any(s <= 0 for s in sig):
+        raise ValueError(f"sigma should have positive values. Got {sigma}")
+    kind = check_image(img, "gaussian_blur")
+
+    def op(a):
+        x = a.astype(np.float32)
+        kx, ky = _gaussian_kernel1d(ksize[0], sig[0]), _gaussian_kernel1d(ksize[1], sig[1])
+        x = _pad_array(x, [ksize[0] // 2, ksize[1] // 2, ksize[0] // 2, ksize[1] // 2], 0, "reflect")
+        h, w = x.shape[-2] - ksize[1] + 1, x.shape[-1] - ksize[0] + 1
+        rows = sum(kx[k] * x[..., :, k:k + w] for k in range(ksize[0]))
+        out = sum(ky[k] * rows[..., k:k + h, :] for k in range(ksize[1]))
+        if a.dtype.kind in "iu":
+            info = np.iinfo(a.dtype)
+            return np.clip(np.round(out), info.min, info.max).astype(a.dtype)
+        return out.astype(a.dtype)
+
+    if kind == "pil":
+        arr = np.asarray(img)
+        return Image.fromarray(_hwc(op(_chw(arr)), arr))
+    return _array_op(img, kind, op)

@@ -8,7 +8,9 @@ torchvision's for the same seed; their distributions are the same.
 
 Every class here sets ``host_safe``: inside a loader fetch it runs on host arrays (see
 ``rustorch.utils.data._convert``). ``Lambda`` does not, so its function receives real tensors
-except in worker processes.
+except in worker processes. ``Compose`` runs each stretch of rustorch transforms on host arrays
+and converts once at its end, so a chain called from user code costs one host-to-device
+transfer, not one per transform.
 """
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ import math
 import numbers
 from typing import Callable, Sequence
 
-from rustorch.utils.data._convert import is_host_safe
+import numpy as np
+
+from rustorch.utils.data._convert import host_arrays, host_mode, is_host_safe, tensors_from_host
 from rustorch.utils.data._worker import worker_rng
 
 from . import functional as F
@@ -45,8 +49,23 @@ class Compose(_Transform):
         return all(is_host_safe(t) for t in self.transforms)
 
     def __call__(self, img):
-        for t in self.transforms:
-            img = t(img)
+        if host_mode():
+            for t in self.transforms:
+                img = t(img)
+            return img
+        # Each run of rustorch transforms works on host arrays and hands a tensor on: one
+        # transfer per run instead of one per transform. Other callables see real tensors.
+        i, n = 0, len(self.transforms)
+        while i < n:
+            if not is_host_safe(self.transforms[i]):
+                img = self.transforms[i](img)
+                i += 1
+                continue
+            with host_arrays():
+                while i < n and is_host_safe(self.transforms[i]):
+                    img = self.transforms[i](img)
+                    i += 1
+            img = tensors_from_host(img)
         return img
 
     def __repr__(self) -> str:
@@ -393,3 +412,140 @@ class RandomApply(_Transform):
         for t in self.transforms:
             img = t(img)
         return img
+
+
+class ConvertImageDtype(_Transform):
+    """Convert a tensor image to ``dtype``, rescaling (``functional.convert_image_dtype``)."""
+
+    def __init__(self, dtype) -> None:
+        self.dtype = dtype
+
+    def __call__(self, image):
+        return F.convert_image_dtype(image, self.dtype)
+
+
+class RandomChoice(_Transform):
+    """Apply one of ``transforms``, picked with probabilities ``p`` (default uniform)."""
+
+    def __init__(self, transforms: Sequence[Callable], p: Sequence[float] | None = None) -> None:
+        if p is not None and len(p) != len(transforms):
+            raise ValueError(f"Length of p doesn't match the number of transforms: {len(p)} != {len(transforms)}")
+        self.transforms = list(transforms)
+        self.p = p
+
+    @property
+    def host_safe(self) -> bool:
+        return all(is_host_safe(t) for t in self.transforms)
+
+    def __call__(self, img):
+        weights = None if self.p is None else [w / sum(self.p) for w in self.p]
+        k = int(worker_rng().choice(len(self.transforms), p=weights))
+        return self.transforms[k](img)
+
+
+class RandomOrder(_Transform):
+    """Apply ``transforms`` in a random order."""
+
+    def __init__(self, transforms: Sequence[Callable]) -> None:
+        self.transforms = list(transforms)
+
+    @property
+    def host_safe(self) -> bool:
+        return all(is_host_safe(t) for t in self.transforms)
+
+    def __call__(self, img):
+        for k in worker_rng().permutation(len(self.transforms)):
+            img = self.transforms[k](img)
+        return img
+
+
+class RandomErasing(_Transform):
+    """With probability ``p``, erase a random rectangle of a tensor image
+    (``transforms.RandomErasing``): area fraction in ``scale``, aspect ratio log-uniform in
+    ``ratio``, filled with ``value`` (a number, one per channel, or ``'random'`` for normal
+    noise); after 10 failed draws the image is left as it is."""
+
+    def __init__(self, p: float = 0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0,
+                 inplace: bool = False) -> None:
+        if not isinstance(value, (numbers.Number, str, tuple, list)):
+            raise TypeError("Argument value should be either a number or str or a sequence")
+        if isinstance(value, str) and value != "random":
+            raise ValueError("If value is str, it should be 'random'")
+        if scale[0] > scale[1] or ratio[0] > ratio[1]:
+            raise ValueError("Scale and ratio should be of kind (min, max)")
+        if scale[0] < 0 or scale[1] > 1:
+            raise ValueError("Scale should be between 0 and 1")
+        if p < 0 or p > 1:
+            raise ValueError("Random erasing probability should be between 0 and 1")
+        self.p = p
+        self.scale = scale
+        self.ratio = ratio
+        self.value = value
+        self.inplace = inplace
+
+    @staticmethod
+    def get_params(img, scale, ratio, value=None):
+        shape = tuple(img.shape)
+        img_c, img_h, img_w = shape[-3], shape[-2], shape[-1]
+        area = img_h * img_w
+        log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+        rng = worker_rng()
+        for _ in range(10):
+            erase_area = area * rng.uniform(scale[0], scale[1])
+            aspect_ratio = math.exp(rng.uniform(log_ratio[0], log_ratio[1]))
+            h = int(round(math.sqrt(erase_area * aspect_ratio)))
+            w = int(round(math.sqrt(erase_area / aspect_ratio)))
+            if not (h < img_h and w < img_w):
+                continue
+            if value is None:
+                v = rng.standard_normal((img_c, h, w)).astype(np.float32)
+            else:
+                v = np.asarray(value, dtype=np.float32)[:, None, None]
+            i = int(rng.integers(0, img_h - h + 1))
+            j = int(rng.integers(0, img_w - w + 1))
+            return i, j, h, w, v
+        return 0, 0, img_h, img_w, None
+
+    def __call__(self, img):
+        if worker_rng().random() >= self.p:
+            return img
+        if isinstance(self.value, numbers.Number):
+            value = [float(self.value)]
+        elif isinstance(self.value, str):
+            value = None
+        else:
+            value = [float(v) for v in self.value]
+        channels = F.get_image_num_channels(img)
+        if value is not None and len(value) not in (1, channels):
+            raise ValueError("If value is a sequence, it should have either a single value or "
+                             f"{channels} (number of input channels)")
+        i, j, h, w, v = self.get_params(img, self.scale, self.ratio, value)
+        if v is None:
+            return img
+        return F.erase(img, i, j, h, w, v, self.inplace)
+
+
+class GaussianBlur(_Transform):
+    """Blur with a Gaussian of ``kernel_size`` (an odd int, or ``(kx, ky)``) and a sigma uniform
+    in ``sigma`` (a number means that fixed sigma) (``transforms.GaussianBlur``)."""
+
+    def __init__(self, kernel_size, sigma=(0.1, 2.0)) -> None:
+        self.kernel_size = _check_size(kernel_size, "GaussianBlur")
+        for k in self.kernel_size:
+            if k <= 0 or k % 2 == 0:
+                raise ValueError("Kernel size value should be an odd and positive number.")
+        if isinstance(sigma, numbers.Number):
+            if sigma <= 0:
+                raise ValueError("If sigma is a single number, it must be positive.")
+            sigma = (float(sigma), float(sigma))
+        elif not (isinstance(sigma, Sequence) and len(sigma) == 2 and 0 < sigma[0] <= sigma[1]):
+            raise ValueError("sigma values should be positive and of the form (min, max).")
+        self.sigma = sigma
+
+    @staticmethod
+    def get_params(sigma_min: float, sigma_max: float) -> float:
+        return float(worker_rng().uniform(sigma_min, sigma_max))
+
+    def __call__(self, img):
+        sigma = self.get_params(self.sigma[0], self.sigma[1])
+        return F.gaussian_blur(img, list(self.kernel_size), [sigma, sigma])
