@@ -52,10 +52,9 @@ if [ -f benchmarks/train_resnet.py ]; then
     run_section resnet python benchmarks/train_resnet.py
 fi
 if [ -f benchmarks/train_lm.py ]; then
-    LM_CONTENDERS=facade
-    [ "$TORCH_CUDA" = 1 ] && LM_CONTENDERS=facade,torch
+    # train_lm.py's torch contender runs on the CPU: only rustorch's contenders here.
     run_section lm python benchmarks/train_lm.py --models lstm,transformer --steps 5 --rounds 1 \
-        --compile-lengths 35 --contenders "$LM_CONTENDERS"
+        --compile-lengths 35 --contenders facade,functional
 fi
 # GPU parity: tests marked `gpu` when the suite has the marker, else the device, precision and
 # training parity files (the CPU-policy autocast tests skip themselves on a GPU backend).
