@@ -5,12 +5,14 @@
 # summary table at the end; fails at once, clearly, on a machine without a GPU.
 #
 #   bash benchmarks/gpu.sh            # from the repository root
-#   GPU_SH_BUDGET=240 bash benchmarks/gpu.sh   # seconds per section (default 100)
+#   GPU_SH_SCALE=2 bash benchmarks/gpu.sh   # twice each section's time budget
+# Budgets (seconds): cnn 110, resnet 50, lm 50, tests 80: 290 s at most, under 5 minutes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export JAX_PLATFORMS=cuda
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's rustorch, not an installed one
-BUDGET=${GPU_SH_BUDGET:-100}
+SCALE=${GPU_SH_SCALE:-1}
+export XLA_PYTHON_CLIENT_PREALLOCATE=false  # JAX and PyTorch share the GPU in one run
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 
@@ -29,8 +31,8 @@ if [ "$TORCH_CUDA" = 1 ]; then
 fi
 
 declare -a ROWS
-run_section() {  # name, command...: runs under the time budget, keeps the figures it prints
-    local name=$1; shift
+run_section() {  # name, budget (s), command...: runs under the budget, keeps the figures it prints
+    local name=$1; local BUDGET=$(($2 * SCALE)); shift 2
     local started=$SECONDS
     timeout "$BUDGET" "$@" >"$OUT/$name.log" 2>&1
     local rc=$?
@@ -39,7 +41,7 @@ run_section() {  # name, command...: runs under the time budget, keeps the figur
     [ $rc -ne 0 ] && [ $rc -ne 124 ] && status="FAILED rc=$rc"
     ROWS+=("$(printf '%-14s %-16s %5ss  load %s' "$name" "$status" $((SECONDS - started)) "$(cut -d' ' -f1 /proc/loadavg)")")
     # The figures: the benchmark tables' contender lines, pytest's summary line.
-    grep -E '^\s+(facade|functional|torch)|passed|failed|error' "$OUT/$name.log" | tail -8 | sed 's/^/                 /' >"$OUT/$name.figures"
+    grep -E '^\s+(facade|functional|torch)|^== .*(median|first step)|passed|failed|error' "$OUT/$name.log" | tail -8 | sed 's/^/                 /' >"$OUT/$name.figures"
     while IFS= read -r line; do ROWS+=("$line"); done <"$OUT/$name.figures"
     if [ "$status" != ok ]; then
         echo "--- $name: last lines of its log" >&2
@@ -47,21 +49,21 @@ run_section() {  # name, command...: runs under the time budget, keeps the figur
     fi
 }
 
-run_section cnn python benchmarks/train_cnn.py --batch-sizes 256 --rounds 2 --steps 20 --contenders "$CONTENDERS"
+run_section cnn 110 python benchmarks/train_cnn.py --batch-sizes 256 --rounds 1 --steps 20 --contenders "$CONTENDERS"
 if [ -f benchmarks/train_resnet.py ]; then
-    run_section resnet python benchmarks/train_resnet.py
+    run_section resnet 50 python benchmarks/train_resnet.py
 fi
 if [ -f benchmarks/train_lm.py ]; then
     # train_lm.py's torch contender runs on the CPU: only rustorch's contenders here.
-    run_section lm python benchmarks/train_lm.py --models lstm,transformer --steps 5 --rounds 1 \
+    run_section lm 50 python benchmarks/train_lm.py --models lstm,transformer --steps 5 --rounds 1 \
         --compile-lengths 35 --contenders facade,functional
 fi
 # GPU parity: tests marked `gpu` when the suite has the marker, else the device, precision and
 # training parity files (the CPU-policy autocast tests skip themselves on a GPU backend).
 if grep -q '"gpu' pyproject.toml; then
-    run_section tests python -m pytest -q -x -p no:cacheprovider -m gpu
+    run_section tests 80 python -m pytest -q -x -p no:cacheprovider -m gpu
 else
-    run_section tests python -m pytest -q -x -p no:cacheprovider tests/facade/test_devices.py \
+    run_section tests 80 python -m pytest -q -x -p no:cacheprovider tests/facade/test_devices.py \
         tests/test_precision.py tests/test_amp.py tests/facade/test_training.py
 fi
 
