@@ -199,18 +199,21 @@ class GradScaler:
         return float(self._init_scale if self._scale is None else self._scale)
 
     def get_growth_factor(self) -> float:
+        """The factor the scale grows by after ``growth_interval`` clean steps."""
         return self._growth_factor
 
     def set_growth_factor(self, new_factor: float) -> None:
         self._growth_factor = new_factor
 
     def get_backoff_factor(self) -> float:
+        """The factor the scale shrinks by after an overflowing step."""
         return self._backoff_factor
 
     def set_backoff_factor(self, new_factor: float) -> None:
         self._backoff_factor = new_factor
 
     def get_growth_interval(self) -> int:
+        """How many consecutive clean steps grow the scale."""
         return self._growth_interval
 
     def set_growth_interval(self, new_interval: int) -> None:
@@ -222,6 +225,8 @@ class GradScaler:
         return self._init_growth_tracker if self._growth_tracker is None else self._growth_tracker
 
     def is_enabled(self) -> bool:
+        """Whether the scaler scales (False when built with ``enabled=False`` or disabled for
+        want of a GPU)."""
         return self._enabled
 
     def state_dict(self) -> dict:
