@@ -6,7 +6,8 @@
     python benchmarks/train_cnn.py --contenders \
         facade,functional,functional_nhwc,plain_jax_nhwc,flax_nnx,equinox,torch,torch.compile
 
-Contenders: ``facade`` (rustorch's PyTorch-style API), ``functional`` and ``functional_nhwc``
+Contenders: ``facade`` (rustorch's PyTorch-style API; ``facade_bf16`` the same step under
+``rustorch.autocast('cpu')``, ``torch_bf16`` PyTorch's under ``torch.autocast('cpu')``), ``functional`` and ``functional_nhwc``
 (rustorch's pure functions under one ``jax.jit``, NCHW or channels-last), ``functional_xla_conv``
 (the NCHW step with XLA's own convolution), ``plain_jax_nhwc`` (hand-written JAX), ``flax_nnx``
 and ``equinox``, ``torch`` and ``torch.compile`` (``pip install -e '.[benchmarks]'`` installs
@@ -37,7 +38,9 @@ import time
 import numpy as np
 
 
-def _facade_contender(batch_size):
+def _facade_contender(batch_size, mixed=False):
+    import contextlib
+
     import rustorch
     from rustorch import nn
 
@@ -54,9 +57,12 @@ def _facade_contender(batch_size):
     x = rustorch.tensor(rng.standard_normal((batch_size, 1, 28, 28), dtype=np.float32))
     y = rustorch.tensor(rng.integers(0, 10, batch_size).astype(np.int32))
 
+    device_type = "cuda" if rustorch.cuda.is_available() else "cpu"
+
     def step():
         optimizer.zero_grad()
-        loss = criterion(model(x), y)
+        with rustorch.autocast(device_type, dtype=rustorch.bfloat16) if mixed else contextlib.nullcontext():
+            loss = criterion(model(x), y)
         loss.backward()
         optimizer.step()
         return loss
@@ -242,7 +248,9 @@ def _plain_jax_contender(batch_size):
     return step, (lambda loss: jax.block_until_ready(loss)), None
 
 
-def _torch_contender(batch_size, compiled=False):
+def _torch_contender(batch_size, compiled=False, mixed=False):
+    import contextlib
+
     import torch
     from torch import nn
 
@@ -254,15 +262,19 @@ def _torch_contender(batch_size, compiled=False):
         nn.Linear(128, 10),
     )
     criterion = nn.CrossEntropyLoss()
+    # BENCH_TORCH_DEVICE=cuda (benchmarks/gpu.sh) runs PyTorch's contenders on the GPU.
+    device = os.environ.get("BENCH_TORCH_DEVICE", "cpu")
+    model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     forward = torch.compile(model) if compiled else model
     rng = np.random.default_rng(0)
-    x = torch.from_numpy(rng.standard_normal((batch_size, 1, 28, 28), dtype=np.float32))
-    y = torch.from_numpy(rng.integers(0, 10, batch_size))
+    x = torch.from_numpy(rng.standard_normal((batch_size, 1, 28, 28), dtype=np.float32)).to(device)
+    y = torch.from_numpy(rng.integers(0, 10, batch_size)).to(device)
 
     def step():
         optimizer.zero_grad()
-        loss = criterion(forward(x), y)
+        with torch.autocast(device, dtype=torch.bfloat16) if mixed else contextlib.nullcontext():
+            loss = criterion(forward(x), y)
         loss.backward()
         optimizer.step()
         return loss
@@ -394,6 +406,9 @@ CONTENDERS = {
     "equinox": _equinox_contender,
     "torch": _torch_contender,
     "torch.compile": lambda b: _torch_contender(b, compiled=True),
+    # bfloat16 mixed precision (rustorch.autocast / torch.autocast on CPU)
+    "facade_bf16": lambda b: _facade_contender(b, mixed=True),
+    "torch_bf16": lambda b: _torch_contender(b, mixed=True),
 }
 
 

@@ -228,3 +228,13 @@ from .stateful import (
     ZeroPad2d,
     ZeroPad3d,
 )
+
+# --- mixed precision and precision switches (torch.autocast, torch.amp, set_float32_matmul_precision) ---
+from . import _precision  # noqa: E402
+from . import amp, cpu  # noqa: E402
+from .amp import autocast, get_autocast_dtype, is_autocast_available, is_autocast_enabled  # noqa: E402
+from .amp import set_autocast_dtype, set_autocast_enabled  # noqa: E402
+from ._precision import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402
+
+cuda.amp = amp.cuda_amp
+_precision._apply_default()

@@ -1,11 +1,9 @@
-"""``torch.backends.cuda``: its ``matmul.allow_tf32`` setting, recorded (XLA's GPU matmul
-precision is set with ``jax.default_matmul_precision`` instead)."""
-from types import SimpleNamespace
-
+"""``torch.backends.cuda``: ``matmul.allow_tf32`` drives JAX's default matmul precision
+(``rustorch.set_float32_matmul_precision``; see :mod:`rustorch._precision`, no effect on CPU)."""
+from .. import _precision
 from .. import cuda as _cuda
 
-matmul = SimpleNamespace(allow_tf32=False, allow_fp16_reduced_precision_reduction=True,
-                         allow_bf16_reduced_precision_reduction=True)
+matmul = _precision.MatmulSettings()
 
 
 def is_built() -> bool:

@@ -17,7 +17,7 @@ import numpy as np
 from jax import lax
 
 from .. import _device
-from . import _channels_last, _checks, _graph, _random
+from . import _autocast, _channels_last, _checks, _graph, _random
 from ._graph import Leaf, Node, scalar_leaf
 from . import _tensor_methods
 from ._tensor_methods import Size, TensorMethods
@@ -114,6 +114,8 @@ def apply(op, *inputs, **static):
     a tuple of Variables. Value checks PyTorch makes on the inputs (class targets in range)
     run here when the values are known, else with the program (see ``_checks``).
     """
+    if _autocast.state.active:  # rustorch.autocast: record the op's casts first (see _autocast)
+        return _autocast.record(apply, op, inputs, static)
     check = _checks.RECORD_CHECKS.get(op)
     flags = check(inputs, static) if check is not None else ()
     stored = tuple(_as_input(v) for v in inputs)
