@@ -4,6 +4,7 @@ import torch
 
 import rustorch
 import rustorch.multiprocessing as mp
+from _spawn_targets import fail_on_one, write_rank
 
 
 def test_nn_modules_paths_hold_the_nn_classes():
@@ -18,20 +19,12 @@ def test_nn_modules_paths_hold_the_nn_classes():
     assert rustorch.nn.modules.linear.NonDynamicallyQuantizableLinear is rustorch.nn.Linear
 
 
-def _write_rank(rank, folder):
-    (folder / f"rank{rank}").write_text(str(rank))
-
-
-def _fail_on_one(rank):
-    if rank == 1:
-        raise SystemExit(3)
-
-
 def test_spawn_runs_each_rank_and_reports_failures(tmp_path):
-    mp.spawn(_write_rank, args=(tmp_path,), nprocs=2, start_method="fork")
+    # "spawn", torch's default: forking a process whose JAX runtime has started can deadlock.
+    mp.spawn(write_rank, args=(tmp_path,), nprocs=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rank0", "rank1"]
     with pytest.raises(mp.ProcessRaisedException, match="process 1 of 2 terminated with exit code 3"):
-        mp.spawn(_fail_on_one, nprocs=2, start_method="fork")
+        mp.spawn(fail_on_one, nprocs=2)
 
 
 def test_onnx_export_says_it_is_unavailable():

@@ -116,7 +116,7 @@ def load(f, map_location=None, *, weights_only: bool = True, map_to: str = "tens
         The saved object; a safetensors file gives a ``dict`` of name -> array.
 
     Raises:
-        CheckpointError: (a ``ValueError``) anything wrong with the file's content: truncated
+        CheckpointError: a subclass of ``ValueError``, for anything wrong with the file: truncated
             or corrupt, duplicate or inconsistent zip records, a bad safetensors header, tensor
             sizes, strides or offsets that do not fit their storage, views too costly to copy
             into JAX arrays, int64 values outside int32 without x64, the legacy pre-1.6
@@ -125,7 +125,7 @@ def load(f, map_location=None, *, weights_only: bool = True, map_to: str = "tens
             or tensor and what is wrong, and says that nothing ran.
         ValueError: ``map_to`` is not one of the three choices.
         TypeError: ``f`` is neither a path nor a readable binary file object.
-        FileNotFoundError: ``f`` is a path that does not exist (other ``OSError``s of reading
+        FileNotFoundError: ``f`` is a path that does not exist (other ``OSError`` exceptions of reading
             the file propagate too).
     """
     if weights_only is not True:
