@@ -60,7 +60,10 @@ def test_backend_settings_are_kept():
     assert rustorch.backends.cudnn.benchmark and rustorch.backends.cudnn.deterministic
     cudnn.benchmark, cudnn.deterministic, cudnn.enabled = before
     rustorch.backends.cuda.matmul.allow_tf32 = True
-    assert rustorch.backends.cuda.matmul.allow_tf32
+    try:
+        assert rustorch.backends.cuda.matmul.allow_tf32
+    finally:  # the switch is process-wide: later tests expect PyTorch's default
+        rustorch.backends.cuda.matmul.allow_tf32 = False
 
 
 def test_the_pytorch_examples_device_idiom_runs_on_cpu():
