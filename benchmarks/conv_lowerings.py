@@ -16,7 +16,10 @@ Lowerings (NHWC activations, HWIO weights unless NCHW is named):
 * ``total``: the library's ``conv2d_channels_last`` (value and both gradients) with its
   per-shape plan (``library``) and with the earlier fixed choice (``before``: GEMM forward, XLA
   input gradient, GEMM weight gradient), XLA's autodiff NHWC and NCHW, and PyTorch eager's
-  forward + backward (``torch``).
+  forward + backward (``torch``);
+* ``plans``: the library's convolution with every forced combination of the pieces' lowerings,
+  named by initials (forward, input gradient, weight gradient: ``gcg`` is GEMM, col2im, GEMM;
+  ``xxx`` all XLA), next to the per-shape plan (``planned``).
 
 Every number is the median over rounds that alternate the contenders in one process, printed
 with the load average.
@@ -146,7 +149,21 @@ def _pieces(n, c, h, o, k, s, p):
     total["before"] = (before, (x, w_oihw))
     totals = {name: (lambda f=f, a=a: jax.block_until_ready(f(*a))) for name, (f, a) in total.items()}
     totals["torch"] = torch_step
-    return {"fwd": bind(fwd, fwd_args), "dx": bind(dx, dx_args), "dw": bind(dw, dw_args), "total": totals}
+    # Every forced combination of the three pieces' lowerings inside the library's convolution
+    # (value and both gradients), each traced while forced; "planned" is the per-shape plan.
+    plans = {"planned": totals["library"]}
+    for forward in ("gemm", "xla"):
+        for input_grad in ("col2im", "xla"):
+            for weight_grad in ("gemm", "xla"):
+                forced = jit(jax.value_and_grad(loss_lib, (0, 1)))
+                L._FORCE.update(forward=forward, input_grad=input_grad, weight_grad=weight_grad)
+                jax.block_until_ready(forced(x, w_oihw))
+                L._FORCE.clear()
+                L._FORCE.update(_lowering_force)
+                plans[f"{forward[0]}{input_grad[0]}{weight_grad[0]}"] = (
+                    lambda f=forced: jax.block_until_ready(f(x, w_oihw)))
+    return {"fwd": bind(fwd, fwd_args), "dx": bind(dx, dx_args), "dw": bind(dw, dw_args), "total": totals,
+            "plans": plans}
 
 
 def main(argv=None):
@@ -154,7 +171,7 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--cases", default=",".join(CASES))
-    parser.add_argument("--parts", default="fwd,dx,dw,total")
+    parser.add_argument("--parts", default="fwd,dx,dw,total,plans")
     args = parser.parse_args(argv)
     for case in args.cases.split(","):
         pieces = _pieces(*CASES[case])
