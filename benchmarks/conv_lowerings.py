@@ -126,9 +126,9 @@ def _pieces(n, c, h, o, k, s, p):
         "xla": (jit(jax.value_and_grad(loss_xla, (0, 1))), (x, w)),
         "xla_nchw": (jit(jax.value_and_grad(loss_nchw, (0, 1))), (x_nchw, w_oihw)),
     }
-    tx = torch.from_numpy(np.asarray(x_nchw)).requires_grad_()
-    tw = torch.from_numpy(np.asarray(w_oihw)).requires_grad_()
-    tdy = torch.from_numpy(np.asarray(dy_nchw))
+    tx = torch.from_numpy(np.array(x_nchw)).requires_grad_()
+    tw = torch.from_numpy(np.array(w_oihw)).requires_grad_()
+    tdy = torch.from_numpy(np.array(dy_nchw))
 
     def torch_step():
         tx.grad = tw.grad = None
