@@ -29,6 +29,7 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # this checkout's rustorch, not an installed one
 WORKLOADS = {"resnet20": (128, 32), "resnet18": (16, 64), "densenet121": (16, 64)}
 
 

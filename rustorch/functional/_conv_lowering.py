@@ -1,17 +1,19 @@
 """How a 2-D convolution is lowered to XLA, chosen per backend.
 
-On GPU and TPU, XLA's own convolution (cuDNN and friends) is the fast path. On CPU, measured on
-the MNIST CNN (benchmarks/NOTES.md), XLA's convolution *weight gradient* is the slowest piece of
-a training step, several times slower than the same arithmetic as matrix products, and its
-forward pass is slower than cache-sized GEMMs (much slower with very few input channels). The
-CPU lowering works channels-last (XLA's CPU convolution's own layout) and computes:
+On GPU and TPU, XLA's own convolution (cuDNN and friends) is the fast path. On CPU, XLA's
+convolution is fast on large maps but slow in two places: its weight gradient with few
+channels (several times slower than the same arithmetic as matrix products, measured on the
+MNIST CNN) and everything on small maps with many channels (ResNet-18's last stage, 2x2 maps:
+50x slower than a GEMM). The CPU lowering works channels-last (XLA's CPU convolution's own
+layout) and picks, per shape (``_plan``; the measurements are in benchmarks/NOTES.md):
 
-* the forward pass as ``im2col(x) @ w``, one cache-sized chunk of the batch at a time (narrow
-  inputs, ``kh * kw * C_in < 32`` such as a first layer, in one GEMM over the whole batch);
-* the input gradient with XLA's transposed convolution;
-* the weight gradient as ``im2col(x)^T @ dy`` (the ``kh * kw`` shifted views of the padded input
-  concatenated along the channel axis, times the output gradient), one cache-sized chunk of the
-  batch at a time.
+* the forward pass as XLA's convolution, or on small maps as ``im2col(x) @ w``, one cache-sized
+  chunk of the batch at a time (narrow inputs, ``kh * kw * C_in < 32``, in one GEMM);
+* the input gradient as XLA's transposed convolution, or on small maps as the column gradient
+  ``dy @ w^T`` (one GEMM) added back onto the input tap by tap (col2im);
+* the weight gradient as XLA's, or (few channels, small maps) as ``im2col(x)^T @ dy`` (the
+  ``kh * kw`` shifted views of the padded input concatenated along the channel axis, times the
+  output gradient), one cache-sized chunk of the batch at a time.
 
 The arithmetic is the same sums as PyTorch's, in another order, so results agree to float32
 rounding.
@@ -131,21 +133,105 @@ def _weight_grad(x, dy, kernel, stride, pads, dilation):
     return dw.reshape(*kernel, channels, out_channels)
 
 
+def _input_grad_col2im(w, dy, x_shape, stride, pads, dilation):
+    """``dx[n, h, w, c] = sum_{i, j, o} dy[n, y, x, o] * w[i, j, c, o]`` over the ``(y, x)`` with
+    ``s*y + d*i - pad = h`` (and likewise along the width): the column gradient ``dy @ w^T`` as
+    one GEMM, ``[N*OH*OW, kh*kw*C]``, then each tap's ``[N, OH, OW, C]`` block spread back onto
+    the padded input (interior padding by ``stride - 1``) and summed."""
+    (kh, kw), channels, out_channels = w.shape[:2], w.shape[2], w.shape[3]
+    batch, oh, ow = dy.shape[:3]
+    padded = (x_shape[1] + sum(pads[0]), x_shape[2] + sum(pads[1]))
+    columns = jnp.dot(dy.reshape(-1, out_channels), w.reshape(-1, out_channels).T)
+    columns = columns.reshape(batch, oh, ow, kh * kw, channels)
+    (sh, sw), (dh, dw) = stride, dilation
+    total = None
+    for t in range(kh * kw):
+        i, j = divmod(t, kw)
+        low_h, low_w = i * dh, j * dw
+        high_h = padded[0] - low_h - ((oh - 1) * sh + 1)
+        high_w = padded[1] - low_w - ((ow - 1) * sw + 1)
+        spread = lax.pad(
+            columns[:, :, :, t, :], jnp.zeros((), dy.dtype),
+            ((0, 0, 0), (low_h, high_h, sh - 1), (low_w, high_w, sw - 1), (0, 0, 0)),
+        )
+        total = spread if total is None else total + spread
+    (ph, _), (pw, _) = pads
+    return lax.slice(total, (0, ph, pw, 0), (batch, ph + x_shape[1], pw + x_shape[2], channels))
+
+
+# Which lowering computes each piece of a dense convolution, by shape. Measured on this
+# project's 2-core CPU with benchmarks/conv_lowerings.py (benchmarks/NOTES.md has the table):
+#
+# * forward: XLA's convolution, except on small output maps (at most _SMALL_MAP_FORWARD output
+#   positions per image), where its cost grows much faster than the arithmetic (ResNet-18's
+#   512 -> 512 3x3 convolution on 2x2 maps, batch 16: 568 ms against 10 ms as one GEMM);
+# * input gradient: XLA's transposed convolution on large output maps; on small ones (at most
+#   _SMALL_MAP_INPUT_GRAD output positions per image) the column gradient ``dy @ w^T`` as one
+#   GEMM spread back onto the input (the same 2x2 case: 571 ms against 6 ms; 256 -> 256 on 4x4
+#   maps: 5.7 against 3.5 ms);
+# * weight gradient: XLA's on large maps with many input channels (at least _XLA_WEIGHT_GRAD_MAP
+#   output positions per image and _XLA_WEIGHT_GRAD_CHANNELS input channels) or large kernels
+#   (at least _XLA_WEIGHT_GRAD_TAPS taps, such as a 7x7 stem), otherwise the batch-chunked
+#   im2col GEMMs (XLA's weight gradient is 2-3x slower with few channels: MNIST's 32 -> 64
+#   convolution at batch 256, 108 ms against 54 ms).
+_SMALL_MAP_FORWARD = 9
+_SMALL_MAP_INPUT_GRAD = 64
+_XLA_WEIGHT_GRAD_MAP = 64
+_XLA_WEIGHT_GRAD_CHANNELS = 64
+_XLA_WEIGHT_GRAD_TAPS = 25
+
+# Forces a piece's lowering ({"forward": "gemm" | "xla", "input_grad": "col2im" | "xla",
+# "weight_grad": "gemm" | "xla"}): the parity tests and benchmarks use it to reach every path.
+_FORCE: dict = {}
+
+
+def _plan(x_shape, w_shape, out_size):
+    """The lowering of each piece for an NHWC input of ``x_shape``, an HWIO weight of
+    ``w_shape`` and ``out_size`` output positions: ``(forward, input_grad, weight_grad)``."""
+    positions = out_size[0] * out_size[1]
+    taps, channels = w_shape[0] * w_shape[1], x_shape[3]
+    forward = "gemm" if positions <= _SMALL_MAP_FORWARD else "xla"
+    input_grad = "col2im" if positions <= _SMALL_MAP_INPUT_GRAD else "xla"
+    xla_weight = positions >= _XLA_WEIGHT_GRAD_MAP and (
+        channels >= _XLA_WEIGHT_GRAD_CHANNELS or taps >= _XLA_WEIGHT_GRAD_TAPS)
+    weight_grad = "xla" if xla_weight else "gemm"
+    return (_FORCE.get("forward", forward), _FORCE.get("input_grad", input_grad),
+            _FORCE.get("weight_grad", weight_grad))
+
+
+def _out_size(x_shape, kernel, stride, pads, dilation):
+    return tuple(
+        (size + sum(p) - d * (k - 1) - 1) // s + 1
+        for size, k, s, p, d in zip(x_shape[1:3], kernel, stride, pads, dilation)
+    )
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
 def _conv_cpu(x, w, stride, pads, dilation):
-    return _forward(x, w, stride, pads, dilation)
+    return _conv_cpu_fwd(x, w, stride, pads, dilation)[0]
 
 
 def _conv_cpu_fwd(x, w, stride, pads, dilation):
-    return _forward(x, w, stride, pads, dilation), (x, w)
+    forward, _, _ = _plan(x.shape, w.shape, _out_size(x.shape, w.shape[:2], stride, pads, dilation))
+    if forward == "gemm":
+        out = _forward(x, w, stride, pads, dilation)
+    else:
+        out = _conv_nhwc(x, w, stride, pads, dilation)
+    return out, (x, w)
 
 
 def _conv_cpu_bwd(stride, pads, dilation, residuals, dy):
-    # The input gradient stays XLA's transposed convolution: as chunked GEMMs it was slower.
     x, w = residuals
-    _, input_vjp = jax.vjp(lambda a: _conv_nhwc(a, w, stride, pads, dilation), x)
-    (dx,) = input_vjp(dy)
-    return dx, _weight_grad(x, dy, w.shape[:2], stride, pads, dilation)
+    _, input_grad, weight_grad = _plan(x.shape, w.shape, dy.shape[1:3])
+    if input_grad == "col2im":
+        dx = _input_grad_col2im(w, dy, x.shape, stride, pads, dilation)
+    else:
+        (dx,) = jax.vjp(lambda a: _conv_nhwc(a, w, stride, pads, dilation), x)[1](dy)
+    if weight_grad == "xla":
+        (dw,) = jax.vjp(lambda b: _conv_nhwc(x, b, stride, pads, dilation), w)[1](dy)
+    else:
+        dw = _weight_grad(x, dy, w.shape[:2], stride, pads, dilation)
+    return dx, dw
 
 
 _conv_cpu.defvjp(_conv_cpu_fwd, _conv_cpu_bwd)
