@@ -63,7 +63,7 @@ PROGRAMS_RUN = {
     "word_language_model": Program("pytorch_examples/word_language_model", "main.py",
                                    ("--data", "wikitext-2", "--emsize", "16", "--nhid", "16", "--epochs", "1",
                                     "--bptt", "35", "--dry-run"), "wikitext",
-                                   r"End of training \| test loss", 16, timeout=400),
+                                   r"End of training \| test loss", 12, timeout=400),
 }
 
 DDP_TUTORIAL = "pytorch_examples/distributed/ddp-tutorial-series"

@@ -1332,3 +1332,29 @@ def test_error_messages_name_the_file_and_the_record(tmp_path):
         with _atomic.atomic_write(str(tmp_path / "full.pth")):
             raise OSError(28, "No space left on device")
     assert info.value.errno == 28 and info.value.filename == str(tmp_path / "full.pth")
+
+
+class _WholeNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(2, 2)
+
+
+def test_safe_globals_are_accepted_but_never_build_objects(tmp_path):
+    Net = _WholeNet
+    path = tmp_path / "whole.pth"
+    torch.save(Net(), path)
+    import rustorch.serialization as serialization
+
+    serialization.add_safe_globals([torch.nn.Linear])
+    try:
+        with serialization.safe_globals([Net]):
+            assert serialization.get_safe_globals() == [torch.nn.Linear, Net]
+            with pytest.raises(serialization.CheckpointError, match="model.state_dict"):
+                load(path)
+        assert serialization.get_safe_globals() == [torch.nn.Linear]
+    finally:
+        serialization.clear_safe_globals()
+    assert serialization.get_safe_globals() == []
+    with pytest.raises(TypeError, match="safe globals"):
+        serialization.add_safe_globals(["os.system"])

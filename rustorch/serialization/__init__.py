@@ -8,10 +8,13 @@ import io
 import os
 
 from . import _pickling, _safetensors, _source, _values, _zipformat
+from ._allowlist import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
 from ._atomic import atomic_write
 from ._errors import CheckpointError, checkpoint_error
 
-__all__ = ["CheckpointError", "load", "save"]
+__all__ = [
+    "CheckpointError", "add_safe_globals", "clear_safe_globals", "get_safe_globals", "load", "safe_globals", "save",
+]
 
 _SAFETENSORS_SUFFIX = ".safetensors"
 # LONG1 opcode + the 10-byte magic number 0x1950A86A20F9469CFC6C that legacy torch.save pickles first.

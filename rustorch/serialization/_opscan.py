@@ -111,7 +111,8 @@ def scan(data: bytes) -> None:
         elif opcode in _REFUSED:
             raise OpcodeError(
                 f"it uses the opcode {_REFUSED[opcode]} at byte {start}, which builds arbitrary objects "
-                "and never appears in a saved state dict; the file was refused"
+                "and never appears in a saved state dict (a whole pickled module does this: save and load "
+                "model.state_dict() instead); the file was refused"
             )
         elif opcode and opcode[0] in _FIXED_OPCODE_BYTES:
             raise OpcodeError(f"the opcode at byte {start} is cut off (truncated)")

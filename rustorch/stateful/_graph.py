@@ -133,12 +133,13 @@ class Node:
     holds ``(check node, exception type, message)`` error flags evaluated with the node;
     ``dirty`` maps outputs overwritten in place to when (nodes recorded before read the old
     value); ``serial`` orders nodes by recording; ``born``/``depth`` the age and length of the
-    pending chain it ends.
+    pending chain it ends; ``followers`` holds weak references to pending aliases of its outputs
+    (``detach()``, ``.data``), computed whenever this node is.
     """
 
     __slots__ = (
         "op", "static", "inputs", "avals", "multi", "requires_grad", "values", "outputs",
-        "freed", "state", "checks", "dirty", "born", "depth", "serial", "__weakref__",
+        "freed", "state", "checks", "dirty", "born", "depth", "serial", "followers", "__weakref__",
     )
 
     def __init__(self, op, static, inputs, avals, multi, requires_grad):
@@ -154,6 +155,7 @@ class Node:
         self.state = ()
         self.checks = None
         self.dirty = None
+        self.followers = None
         self.serial = next(_serials)
         born = _recompiles.stats.evaluations
         depth = 0
@@ -540,21 +542,8 @@ def _differentiated(root) -> dict:
     return diff
 
 
-def plan(targets, grad_root=None) -> Plan | None:
-    """Walk the graph from ``targets`` (and ``grad_root``): every op to run, in order."""
-    need_grad = grad_root is not None
-    diff = _differentiated(grad_root._node) if need_grad else {}
-    p = Plan(need_grad, diff)
-    roots = [v._node for v in targets if v._value is None and v._node is not None]
-    if need_grad:
-        roots.append(grad_root._node)
-    if not roots:
-        return None
-
-    def needs_node(parent, index):
-        return id(parent) in diff or not _cached(parent, index)
-
-    stack = [(node, False) for node in roots]
+def _expand(p: Plan, stack: list, diff: dict, need_grad: bool, needs_node) -> None:
+    """Depth-first: append every op ``stack``'s nodes need to ``p``, inputs before users."""
     while stack:
         node, expanded = stack.pop()
         nid = id(node)
@@ -585,6 +574,32 @@ def plan(targets, grad_root=None) -> Plan | None:
         p.position[nid] = len(p.order)
         p.order.append(node)
         p.ops.append(OpSpec(node.op, node.static, tuple(args), node.multi))
+
+
+def plan(targets, grad_root=None) -> Plan | None:
+    """Walk the graph from ``targets`` (and ``grad_root``): every op to run, in order."""
+    need_grad = grad_root is not None
+    diff = _differentiated(grad_root._node) if need_grad else {}
+    p = Plan(need_grad, diff)
+    roots = [v._node for v in targets if v._value is None and v._node is not None]
+    if need_grad:
+        roots.append(grad_root._node)
+    if not roots:
+        return None
+
+    def needs_node(parent, index):
+        return id(parent) in diff or not _cached(parent, index)
+
+    stack = [(node, False) for node in roots]
+    while stack:
+        _expand(p, stack, diff, need_grad, needs_node)
+        # Pending aliases of a computed value (``h = h.detach()`` between steps) are computed
+        # with it: otherwise the next step would recompute the dropped original, and a chain of
+        # windows would grow into ever longer programs.
+        stack = [(var._node, False) for node in p.order if node.followers
+                 for var in (ref() for ref in node.followers)
+                 if var is not None and var._value is None and var._node is not None
+                 and id(var._node) not in p.position]
 
     # Outputs: what was asked for, every value a live Variable still lacks, and state.
     wanted = {(id(v._node), v._index) for v in targets if v._value is None and v._node is not None}

@@ -343,8 +343,25 @@ def _tensors(name, tensors):
     return tensors
 
 
-_graph.register_saved(_concatenate, inputs=False, outputs=False)
-_graph.register_saved(_stack, inputs=False, outputs=False)
+HOST_CONCATENATE_MIN_INPUTS = 64
+"""``cat`` of at least this many computed CPU tensors that need no gradient runs in numpy: an
+XLA program with thousands of operands (a tokenised corpus as one tensor per line) takes
+seconds to compile for each new set of shapes, numpy's copy takes milliseconds."""
+
+
+def _host_concatenate(tensors, axis, dtype):
+    """The concatenation computed on the host, or None where it must be recorded."""
+    if len(tensors) < HOST_CONCATENATE_MIN_INPUTS or _graph.is_grad_enabled() and builtins.any(
+            t.requires_grad for t in tensors):
+        return None
+    arrays = []
+    for t in tensors:
+        value = t._value
+        if value is None or t._pending_leaf or not isinstance(value, jax.Array) or builtins.any(
+                d.platform != "cpu" for d in value.devices()):
+            return None
+        arrays.append(np.asarray(value))
+    return Variable._wrap(jnp.asarray(np.concatenate(arrays, axis=axis).astype(dtype, copy=False)))
 
 
 def cat(tensors, dim: int = 0) -> Variable:
@@ -366,7 +383,9 @@ def cat(tensors, dim: int = 0) -> Variable:
             raise RuntimeError(
                 f"cat(): Sizes of tensors must match except in dimension {axis}. Expected shapes like "
                 f"{tuple(shaped[0].shape)}, got {tuple(t.shape)}")
-    return apply(_concatenate, *shaped, axis=axis, dtype=result_type(*shaped))
+    dtype = result_type(*shaped)
+    joined = _host_concatenate(shaped, axis, dtype)
+    return joined if joined is not None else apply(_concatenate, *shaped, axis=axis, dtype=dtype)
 
 
 concat = concatenate = cat

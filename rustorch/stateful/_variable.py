@@ -627,6 +627,13 @@ class Variable(TensorMethods):
         else:
             with _graph.no_grad():
                 alias = apply(_stop_gradient, self)
+            if self._node is not None and alias._node is not None:
+                node = self._node
+                if node.followers is None:
+                    node.followers = []
+                elif len(node.followers) > 8:
+                    node.followers[:] = [ref for ref in node.followers if ref() is not None]
+                node.followers.append(weakref.ref(alias))
         if share_version:
             if self._version is None:
                 self._version = [0]

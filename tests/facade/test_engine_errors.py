@@ -120,3 +120,21 @@ def test_cat_and_stack_negative_dims_match_torch(rng):
 
 def test_slice_step_must_be_positive():
     assert _both(lambda T: T.zeros(4)[::-1]) is ValueError
+
+
+def test_cat_of_many_tensors_matches_torch_on_both_paths(rng):
+    """Hundreds of computed tensors (a tokenised corpus) concatenate on the host; with a
+    gradient or a pending input the concatenation is recorded. Both give torch's values,
+    dtype promotion and gradients."""
+    pieces = [rng.integers(0, 50, (int(n), 3)) for n in rng.integers(1, 6, 300)]
+    floats = rng.standard_normal((1, 3), dtype=np.float32)
+    ours = rustorch.cat([rustorch.tensor(p) for p in pieces] + [rustorch.tensor(floats)], dim=0)
+    theirs = torch.cat([torch.from_numpy(p) for p in pieces] + [torch.from_numpy(floats)], dim=0)
+    assert str(ours.dtype).split(".")[-1] == str(theirs.dtype).split(".")[-1]
+    np.testing.assert_array_equal(np.asarray(ours), theirs.numpy())
+    leaves = [rustorch.tensor(rng.standard_normal(2, dtype=np.float32), requires_grad=True) for _ in range(100)]
+    joined = rustorch.cat([leaf * 2 if i == 0 else leaf for i, leaf in enumerate(leaves)])
+    assert joined.requires_grad
+    (joined * rustorch.arange(200, dtype=rustorch.float32)).sum().backward()
+    np.testing.assert_array_equal(np.asarray(leaves[1].grad), [2.0, 3.0])
+    np.testing.assert_array_equal(np.asarray(leaves[0].grad), [0.0, 2.0])

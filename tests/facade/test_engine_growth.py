@@ -98,3 +98,21 @@ def test_program_cache_is_a_bounded_lru():
         assert rustorch.compile_count() == count + 1
     finally:
         _graph._programs.size = size
+
+
+def test_detached_state_between_windows_does_not_chain_programs(rng):
+    """An evaluation loop carrying ``h = h.detach()`` across windows (truncated BPTT under
+    no_grad) compiles one program: the detached state is computed with each window's loss, so
+    the next window does not recompute the dropped original."""
+    rnn, head = nn.LSTM(4, 5), nn.Linear(5, 1)
+    data = rustorch.tensor(rng.standard_normal((60, 2, 4), dtype=np.float32))
+    h = (rustorch.zeros(1, 2, 5), rustorch.zeros(1, 2, 5))
+    compiles = None
+    with rustorch.no_grad():
+        for window, start in enumerate(range(0, 60, 6)):
+            out, h = rnn(data[start:start + 6], h)
+            h = tuple(v.detach() for v in h)
+            head(out).mean().item()
+            if window == 2:
+                compiles = backend_compiles()
+    assert backend_compiles() == compiles
