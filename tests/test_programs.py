@@ -243,7 +243,9 @@ def test_program_runs_with_imports_swapped(name, tmp_path):
     if shared and not (SHARED / shared).is_dir():
         pytest.fail(f"{name}: the data folder {SHARED / shared} is missing")
     script = _prepare(name, program, tmp_path)
-    env = dict(os.environ, PYTHONPATH=str(ROOT), RUSTORCH_COMPILATION_CACHE="0")
+    # child_report/sitecustomize.py: processes the program starts report their compile counts too
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(PROGRAMS / "child_report")]),
+               RUSTORCH_COMPILATION_CACHE="0")
     for first in program.before:
         subprocess.run([sys.executable, first], cwd=script.parent, env=env, check=True, timeout=program.timeout)
     command = [sys.executable, *program.launcher, str(PROGRAMS / "run_program.py")]
