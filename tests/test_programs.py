@@ -74,6 +74,9 @@ PROGRAMS_RUN.update({
                               r"Epoch 2 \| Training checkpoint saved at checkpoint.pt", 4),
     "ddp_multigpu_torchrun": Program(DDP_TUTORIAL, "multigpu_torchrun.py", ("3", "1", "--batch_size", "32"), "",
                                      r"Epoch 2 \| Training snapshot saved at snapshot.pt", 6, launcher=TORCHRUN),
+    # the multi-node script, on one node (torchrun's --standalone)
+    "ddp_multinode": Program(DDP_TUTORIAL, "multinode.py", ("3", "1", "--batch_size", "32"), "",
+                             r"Epoch 2 \| Training snapshot saved at snapshot.pt", 6, launcher=TORCHRUN),
     "ddp_multigpu": Program(DDP_TUTORIAL, "multigpu.py", ("3", "1", "--batch_size", "32"), "",
                             r"Epoch 2 \| Training checkpoint saved at checkpoint.pt", 6),
 })
@@ -138,6 +141,12 @@ CPU_EDITS = {
         ('init_process_group(backend="nccl")', 'init_process_group(backend="gloo")', _NO_NCCL),
         (".to(self.gpu_id)", '.to("cpu")', _NO_GPU),
         ("DDP(self.model, device_ids=[self.gpu_id])", "DDP(self.model)", _NO_DEVICE_IDS),
+    ],
+    "ddp_multinode": [
+        ('    torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))\n', "", _NO_GPU),
+        ('init_process_group(backend="nccl")', 'init_process_group(backend="gloo")', _NO_NCCL),
+        (".to(self.local_rank)", '.to("cpu")', _NO_GPU),
+        ("DDP(self.model, device_ids=[self.local_rank])", "DDP(self.model)", _NO_DEVICE_IDS),
     ],
     "ddp_multigpu": [
         ("    torch.cuda.set_device(rank)\n", "", _NO_GPU),
