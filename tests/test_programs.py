@@ -130,7 +130,7 @@ EDITS = {
 
 # Edits that only a machine without a GPU needs: these programs ask for CUDA devices and the
 # NCCL backend, which PyTorch on a CPU-only machine refuses just as rustorch does; the same
-# edits make them run on PyTorch's CPU build. With a GPU the programs run unchanged.
+# edits make them run on PyTorch's CPU build. With enough GPUs (GPUS_NEEDED) they run unchanged.
 _NO_GPU = "the program asks for a CUDA device, which a CPU-only machine lacks (PyTorch needs this edit too)"
 _NO_NCCL = "NCCL needs GPUs; gloo is the CPU backend (PyTorch needs this edit too)"
 _NO_DEVICE_IDS = "device_ids name GPUs; a CPU module takes none (PyTorch raises ValueError otherwise)"
@@ -160,13 +160,18 @@ CPU_EDITS = {
 }
 
 
-def _has_gpu() -> bool:
+def _gpu_count() -> int:
     import jax
 
     try:
-        return bool(jax.devices("gpu"))
+        return len(jax.devices("gpu"))
     except RuntimeError:
-        return False
+        return 0
+
+
+# GPUs a program needs to run without its CPU_EDITS (the tutorial's multi-GPU scripts start
+# two processes, one GPU each); untested here, where no GPU is present.
+GPUS_NEEDED = {"ddp_single_gpu": 1}
 
 
 def _fake_cifar10(folder: pathlib.Path, train_per_batch: int = 40, test: int = 100) -> None:
@@ -226,7 +231,8 @@ def _prepare(name: str, program: Program, tmp_path: pathlib.Path) -> pathlib.Pat
     workdir = tmp_path / "work"
     swap_tree(PROGRAMS / program.folder, workdir)
     script = workdir / program.script
-    edits = EDITS.get(name, []) + ([] if _has_gpu() else CPU_EDITS.get(name, []))
+    on_gpus = _gpu_count() >= GPUS_NEEDED.get(name, 2)
+    edits = EDITS.get(name, []) + ([] if on_gpus else CPU_EDITS.get(name, []))
     for edit in edits:
         path = workdir / edit[0] if len(edit) == 4 else script
         old, new = edit[-3:-1]
