@@ -113,6 +113,8 @@ from .stateful import RecompileWarning, program_cache_size
 
 # --- optimizers beyond Adam/AdamW/SGD ---
 from .stateful import Adadelta, Adagrad, Adamax, NAdam, RAdam, RMSprop
+# --- L-BFGS ---
+from .stateful import LBFGS
 
 float32 = _np.dtype(_np.float32)
 float = float32

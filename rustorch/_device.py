@@ -119,8 +119,10 @@ class device:
 
 
 def _devices(platform: str) -> list:
+    """This process's devices of ``platform``: ``cuda:N`` and ``cpu`` name local devices, as in
+    PyTorch (under ``jax.distributed`` the global list also holds other processes' devices)."""
     try:
-        return jax.devices(platform)
+        return jax.local_devices(backend=platform)
     except RuntimeError:  # JAX raises when a backend is not present
         return []
 
@@ -151,8 +153,12 @@ def as_jax_device(spec: DeviceLike) -> Optional[jax.Device]:
 
 
 def is_device_spec(value) -> bool:
-    """Whether ``value`` names a device (as ``Tensor.to``'s positional argument may)."""
+    """Whether ``value`` names a device (as ``Tensor.to``'s positional argument may): a
+    ``device``, a ``jax.Device``, a device string, or an int (``to(0)`` is ``cuda:0``, as in
+    PyTorch)."""
     if isinstance(value, (device, jax.Device)):
+        return True
+    if isinstance(value, int) and not isinstance(value, bool):
         return True
     if isinstance(value, str):
         return _SPEC.match(value.strip()) is not None

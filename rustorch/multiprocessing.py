@@ -8,6 +8,7 @@ data-parallel training use :mod:`rustorch.distributed` and its launcher.
 from __future__ import annotations
 
 import multiprocessing as _mp
+import multiprocessing.connection as _mp_connection
 from multiprocessing import *  # noqa: F401,F403  (the standard library's API, as torch re-exports it)
 from typing import Any, Callable
 
@@ -37,13 +38,21 @@ def spawn(fn: Callable, args: tuple = (), nprocs: int = 1, join: bool = True, da
     if not join:
         return processes
     failed = None
-    for index, process in enumerate(processes):
+    running = list(processes)
+    while running and failed is None:
+        # wake when any process ends: a failed one must not leave the others waiting forever
+        # at a collective for their lost peer (they are terminated, as PyTorch's spawn does)
+        _mp_connection.wait([process.sentinel for process in running])
+        for process in list(running):
+            if process.exitcode is None:
+                continue
+            running.remove(process)
+            if process.exitcode != 0 and failed is None:
+                failed = (processes.index(process), process.exitcode)
+    for process in running:
+        process.terminate()
+    for process in processes:
         process.join()
-        if process.exitcode != 0 and failed is None:
-            failed = (index, process.exitcode)
-            for other in processes:
-                if other.is_alive():
-                    other.terminate()
     if failed is not None:
         raise ProcessRaisedException(f"process {failed[0]} of {nprocs} terminated with exit code {failed[1]}")
     return None

@@ -2,3 +2,4 @@
 from ..stateful._optim import SGD, Adam, AdamW, Optimizer
 from ..stateful._optim import Adadelta, Adagrad, Adamax, NAdam, RAdam, RMSprop
 from . import lr_scheduler
+from ..stateful._lbfgs import LBFGS

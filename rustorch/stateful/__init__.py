@@ -136,3 +136,5 @@ from ._image_layers import (
     ZeroPad2d,
     ZeroPad3d,
 )
+# --- L-BFGS ---
+from ._lbfgs import LBFGS

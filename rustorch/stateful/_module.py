@@ -318,6 +318,21 @@ class Module:
                         value.grad = Variable._wrap(_device.place(value.grad._concrete(), target))
         return self
 
+    def share_memory(self) -> "Module":
+        """Share this module's parameters and buffers with other processes (Hogwild training
+        with ``multiprocessing``), as ``torch.nn.Module.share_memory``; returns ``self``.
+
+        Each value gets a block of shared memory that travels with the module to the processes
+        it is passed to. Every process reads the blocks before each forward call of this
+        module, and ``optimizer.step()`` applies its update to the shared values and writes
+        them back, so the processes train one set of weights, racing as PyTorch's do (see
+        ``rustorch.stateful._shared``). Gradients and optimizer state stay per process.
+        """
+        from . import _shared
+
+        _shared.share(self)
+        return self
+
     def cpu(self) -> "Module":
         """Move every parameter and buffer to the CPU; returns ``self``."""
         return self.to("cpu")

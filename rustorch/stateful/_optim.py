@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import functional as F
-from . import _graph
+from . import _graph, _shared
 from ._variable import Variable
 
 
@@ -163,6 +163,7 @@ class Optimizer:
             grads = [None if p.grad is None else p.grad._concrete() for p in params]
             if all(g is None for g in grads):
                 continue
+            _shared.pull(params)  # a shared module's values as other processes left them
             values = [p._concrete() for p in params]
             if self._key(group, group_state) != group_state.structure:
                 self._restructure(group, group_state, values)
@@ -177,6 +178,7 @@ class Optimizer:
             for p, grad, value in zip(params, grads, new_values):
                 if grad is not None:
                     p._assign(value)
+            _shared.push(params)
         return loss
 
     # ------------------------------------------------------------------- learning rate

@@ -554,6 +554,14 @@ class Variable(TensorMethods):
         value = _to_array(data)
         self._init_concrete(value, requires_grad)
 
+    def __getstate__(self):
+        # Aliases (``.data``/``detach()`` views) are relations inside this process, held by
+        # weak references: a pickled tensor (sent to another process) starts without them.
+        state = object.__getstate__(self)
+        if isinstance(state, tuple) and state[1] and state[1].get("_aliases") is not None:
+            state = (state[0], dict(state[1], _aliases=None))
+        return state
+
     def _init_concrete(self, value, requires_grad):
         if requires_grad and not _is_inexact(value.dtype):
             raise RuntimeError(

@@ -88,7 +88,8 @@ def test_placing_on_a_missing_device_raises_clearly():
     if not HAS_GPU:
         for make in (lambda: x.to("cuda"), lambda: x.cuda(), lambda: rustorch.ones(2, device="cuda"),
                      lambda: nn.Linear(2, 2).cuda(), lambda: nn.Linear(2, 2, device="cuda"),
-                     lambda: rustorch.tensor([1.0], device=rustorch.device("cuda:0"))):
+                     lambda: rustorch.tensor([1.0], device=rustorch.device("cuda:0")),
+                     lambda: x.to(0), lambda: nn.Linear(2, 2).to(1)):  # an int is a CUDA index, as in torch
             with pytest.raises(RuntimeError, match="JAX found no GPU"):
                 make()
 
