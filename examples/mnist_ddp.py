@@ -1,4 +1,4 @@
-"""Train the plan's MNIST CNN with DistributedDataParallel on several processes.
+"""Train the MNIST CNN with DistributedDataParallel on several processes.
 
     python -m rustorch.distributed.run --nproc-per-node 2 examples/mnist_ddp.py --epochs 1
     python -m rustorch.distributed.run --nproc-per-node 2 examples/mnist_ddp.py --limit 4096 --sync-bn

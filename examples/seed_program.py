@@ -1,10 +1,10 @@
-"""The plan's program (SPEC.md, "The program that must run"), completed as a user would.
+"""The specification's program (SPEC.md, "The program that must run"), completed as a user would.
 
     RUSTORCH_DATA=../shared/data/mnist python examples/seed_program.py [--epochs N] [--limit N]
 
-The plan leaves ``model`` and ``train_loader`` undefined and trains for 100 epochs; here the
-model is a ``rustorch.Sequential`` of the plan's layers, the loader a ``rustorch.DataLoader`` over
-MNIST with one-hot targets (the plan's ``[batch, 10]`` labels), and the epoch count a flag.
+The specification leaves ``model`` and ``train_loader`` undefined and trains for 100 epochs; here the
+model is a ``rustorch.Sequential`` of its layers, the loader a ``rustorch.DataLoader`` over
+MNIST with one-hot targets (its ``[batch, 10]`` labels), and the epoch count a flag.
 """
 import argparse
 import os
@@ -28,7 +28,7 @@ if args.limit:
     batch_data, batch_labels = batch_data[: args.limit], batch_labels[: args.limit]
     test_data, test_labels = test_data[: args.limit], test_labels[: args.limit]
 
-# --- the plan's program ---------------------------------------------------------------------
+# --- the specification's program ---------------------------------------------------------
 X = rustorch.Variable(rustorch.tensor(batch_data), requires_grad=False)   # [batch, 1, 28, 28]
 y = rustorch.Variable(rustorch.tensor(batch_labels), requires_grad=False)  # [batch, 10] (one-hot)
 
@@ -47,7 +47,7 @@ def forward(x):
     return linear2(x)
 
 
-# What the plan leaves to the user: the model that owns those layers, and the loaders.
+# What the specification leaves to the user: the model that owns those layers, and the loaders.
 model = rustorch.Sequential(conv1, bn1, relu1, pool1, dropout1, conv2, bn2, relu2, pool2, dropout2,
                             flatten, linear1, bn3, relu3, dropout3, linear2)
 train_loader = rustorch.DataLoader(rustorch.TensorDataset(X, y), batch_size=64, shuffle=True, drop_last=True)
