@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import rustorch
-from rustorch import nn
+from rustorch import _config, nn
 from rustorch.stateful import _channels_last
 from tests.torch_compare import assert_close
 
@@ -41,7 +41,7 @@ class _Mixed(nn.Module):
 
 
 def _train_steps(monkeypatch, enabled, steps=3):
-    monkeypatch.setenv(_channels_last.ENV_SWITCH, "1" if enabled else "0")
+    monkeypatch.setenv(_config.CHANNELS_LAST_ENV, "1" if enabled else "0")
     rustorch.manual_seed(0)
     model = _Mixed()
     optimizer = rustorch.optim.Adam(model.parameters(), lr=1e-2)
@@ -73,7 +73,7 @@ def test_layout_pass_changes_no_value(monkeypatch):
 
 
 def test_layout_pass_keeps_activations_channels_last(monkeypatch):
-    if not _channels_last.enabled():
+    if not _config.use_channels_last_pass():
         pytest.skip("the layout pass runs on the CPU backend only")
     created = []
     original = _channels_last.ChannelsLast.__init__
