@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import rustorch
+import rustorch.functional as F
 from rustorch import _config, nn
 from rustorch.stateful import _channels_last
 from tests.torch_compare import assert_close
@@ -100,3 +101,22 @@ def test_switching_the_pass_is_explained(monkeypatch, caplog):
         rustorch.explain_recompiles(False)
     if jax.default_backend() == "cpu":
         assert any("channels-last layout pass is off" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_call_recorded_with_a_layout_runs_as_recorded(monkeypatch, enabled):
+    """``nn.functional`` ops take the ``layout`` keyword of their functional form. A call
+    recorded with ``layout="NHWC"`` reads its input as NHWC even when the pass holds that input
+    channels-last (as the transpose of the NCHW value the user sees)."""
+    monkeypatch.setenv(_config.CHANNELS_LAST_ENV, "1" if enabled else "0")
+    rustorch.manual_seed(0)
+    conv = nn.Conv2d(3, 4, 3, padding=1)
+    rng = np.random.default_rng(1)
+    x = rustorch.tensor(rng.standard_normal((2, 3, 6, 6)).astype(np.float32))
+    w = rustorch.tensor(rng.standard_normal((5, 6, 3, 3)).astype(np.float32))
+    h = conv(x)  # [2, 4, 6, 6], read below as an NHWC array of 6 channels
+    pooled = nn.functional.max_pool2d(h, 2, layout="NHWC")
+    convolved = nn.functional.conv2d(h, w, padding=1, layout="NHWC")
+    h_value = jax.numpy.asarray(np.asarray(h))
+    assert_close(np.asarray(pooled), F.max_pool2d(h_value, 2, layout="NHWC"))
+    assert_close(np.asarray(convolved), F.conv2d(h_value, jax.numpy.asarray(np.asarray(w)), padding=1, layout="NHWC"))

@@ -117,3 +117,26 @@ def test_dropout_channels_last_draws_the_same_mask():
 def test_channels_last_errors_name_the_problem(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    "op, call",
+    [
+        ("conv2d", lambda: F.conv2d(jnp.ones((1, 2, 4, 4)), jnp.ones((3, 2, 3, 3)), layout="NWHC")),
+        ("max_pool2d", lambda: F.max_pool2d(jnp.ones((1, 2, 4, 4)), 2, layout="channels_last")),
+        ("avg_pool2d", lambda: F.avg_pool2d(jnp.ones((1, 2, 4, 4)), 2, layout="nhwc")),
+        ("adaptive_avg_pool2d", lambda: F.adaptive_avg_pool2d(jnp.ones((1, 2, 4, 4)), 2, layout=None)),
+        ("batch_norm", lambda: F.batch_norm(jnp.ones((2, 3, 4)), None, None, None, training=True, layout="NCL")),
+        ("dropout", lambda: F.dropout(jnp.ones((2, 3)), 0.5, key=None, training=False, layout="NHCW")),
+    ],
+)
+def test_an_unknown_layout_is_refused(op, call):
+    with pytest.raises(ValueError, match=rf"^{op}: layout must be 'NCHW' .* or 'NHWC' .*, got"):
+        call()
+
+
+@pytest.mark.parametrize("op", ["avg_pool2d", "adaptive_avg_pool2d"])
+def test_channels_last_pooling_needs_a_batch(op):
+    args = (2,) if op == "avg_pool2d" else ((2, 2),)
+    with pytest.raises(ValueError, match=rf"{op}: expected input to be 4-D \(\[N, H, W, C\]"):
+        getattr(F, op)(jnp.ones((4, 4, 3)), *args, layout="NHWC")
