@@ -38,7 +38,6 @@ from __future__ import annotations
 import collections
 import functools
 import itertools
-import os
 import threading
 from typing import Any, Callable, NamedTuple
 
@@ -47,6 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .. import _config
 from . import _channels_last
 from ._recompiles import (  # noqa: F401  (re-exported: the public diagnostics)
     RecompileError,
@@ -59,7 +59,7 @@ from ._recompiles import (  # noqa: F401  (re-exported: the public diagnostics)
 )
 from . import _recompiles
 
-PROGRAM_CACHE_SIZE = int(os.environ.get("RUSTORCH_PROGRAM_CACHE_SIZE", "256"))
+PROGRAM_CACHE_SIZE = _config.program_cache_size()
 """Compiled programs kept (least recently used dropped first); ``RUSTORCH_PROGRAM_CACHE_SIZE``."""
 
 SHAPE_CACHE_SIZE = 8192
@@ -628,7 +628,7 @@ def key_of(p: Plan, with_cotangent: bool) -> ProgramKey:
             if var is not None and _inexact(p.leaf_specs[i].dtype)
         )
     return ProgramKey(tuple(p.ops), tuple(p.leaf_specs), tuple(p.outputs), p.root, diff_leaves,
-                      with_cotangent, _channels_last.enabled())
+                      with_cotangent, _config.use_channels_last_pass())
 
 
 # ------------------------------------------------------------------------------ compile
