@@ -18,7 +18,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _device
-from .._device import as_jax_device
 from . import _graph, _random
 from ._tensor_methods import Size, _binary_call, _variable_device, result_type
 from ._variable import Variable, _canonical_dtype, _dims_from_args, _to_array, apply, tensor
@@ -108,18 +107,19 @@ def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False
     return _like(lambda shape, dt: jnp.full(shape, fill_value, dt), input, dtype, device, requires_grad)
 
 
+@functools.partial(jax.jit, static_argnames=("sampler", "shape", "dtype"))
 def _sample(key, counter, *, sampler, shape, dtype):
     return sampler(jax.random.fold_in(key, counter), shape, dtype)
 
 
 def _draw(sampler, shape, dtype, device, generator, requires_grad):
-    """A random tensor from ``generator``'s next draw. Without gradient on the default device
-    it is recorded like dropout's mask (the key and counter are program inputs), so a batch
-    drawn every step joins the step's program instead of dispatching its own."""
+    """A random tensor from ``generator``'s next draw, computed at once (one dispatch: folding
+    the counter into the key and sampling are one compiled function per shape). Drawn eagerly
+    rather than recorded, so data made once before a loop is an input of the loop's program,
+    never a part of its first step's."""
     generator = generator or _random.default_generator
-    if not requires_grad and as_jax_device(device) in (None, jax.devices()[0]):
-        return apply(_sample, generator.key, generator.next_counter(), sampler=sampler, shape=shape, dtype=dtype)
-    return _made(sampler(generator.next_key(), shape, dtype), device, requires_grad)
+    sample = _sample(generator.key, generator.next_counter(), sampler=sampler, shape=shape, dtype=dtype)
+    return _made(sample, device, requires_grad)
 
 
 def randn(*size, dtype=None, device=None, generator=None, requires_grad=False, layout=None,
