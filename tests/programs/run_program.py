@@ -38,28 +38,23 @@ class _StopWhenSeen:
         return getattr(self._stream, name)
 
 
+def _keep_first(dataset, limit: int) -> None:
+    if hasattr(dataset, "targets"):  # MNIST, FashionMNIST, CIFAR10/100
+        dataset.data, dataset.targets = dataset.data[:limit], dataset.targets[:limit]
+    else:  # FakeData
+        dataset.size = min(dataset.size, limit)
+
+
 def _limit_datasets(limit: int, datasets) -> None:
-
-    for name in ("MNIST", "FashionMNIST", "CIFAR10", "CIFAR100"):
+    """Every split of these dataset classes keeps its first ``limit`` samples."""
+    for name in ("MNIST", "FashionMNIST", "CIFAR10", "CIFAR100", "FakeData"):
         cls = getattr(datasets, name, None)
         if cls is None:
             continue
-        original = cls.__init__
 
-        def init(self, *args, _original=original, **kwargs):
+        def init(self, *args, _original=cls.__init__, **kwargs):
             _original(self, *args, **kwargs)
-            self.data, self.targets = self.data[:limit], self.targets[:limit]
-
-        cls.__init__ = init
-    for name in ("FakeData",):
-        cls = getattr(datasets, name, None)
-        if cls is None:
-            continue
-        original = cls.__init__
-
-        def init(self, *args, _original=original, **kwargs):
-            _original(self, *args, **kwargs)
-            self.size = min(self.size, limit)
+            _keep_first(self, limit)
 
         cls.__init__ = init
 
