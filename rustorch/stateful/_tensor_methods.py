@@ -1207,6 +1207,11 @@ class TensorMethods:
             src = value
         return self._scatter("scatter", dim, index, src, reduce)
 
+    def scatter_(self, dim, index, src=None, *, value=None, reduce=None):
+        """In-place :meth:`scatter`."""
+        self._begin_write()
+        return self._write(self.scatter(dim, index, src, value=value, reduce=reduce))
+
     def scatter_add(self, dim, index, src):
         return self._scatter("scatter_add", dim, index, src, "add")
 

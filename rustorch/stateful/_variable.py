@@ -250,6 +250,11 @@ def _normal(x, key, counter, mean, std):
     return jax.random.normal(jax.random.fold_in(key, counter), x.shape, x.dtype) * std + mean
 
 
+def _random_integers(x, key, counter, low, high):
+    sample = jax.random.randint(jax.random.fold_in(key, counter), x.shape, low, high, dtype=jnp.int32)
+    return sample.astype(x.dtype)
+
+
 @jax.custom_vjp
 def _overwrite(old, new):
     """The value ``new`` with the gradient history of ``old``: an in-place write made without
@@ -1245,6 +1250,43 @@ class Variable(TensorMethods):
         """Fill with samples of ``N(mean, std^2)`` from the default generator (or ``generator``)."""
         generator = generator or _random.default_generator
         return self._inplace(_normal, generator.key, generator.next_counter(), float(mean), float(std))
+
+    def random_(self, *bounds, generator=None, **named) -> "Variable":
+        """Fill with integers drawn uniformly from ``[from, to - 1]``, as ``torch.Tensor.random_``:
+        ``random_(to)``, ``random_(from, to)``; without ``to``, up to ``2**mantissa_digits`` for
+        floating dtypes (``2**24`` for float32) and the dtype's maximum for integers. Draws are
+        int32: bounds beyond its range are refused."""
+        low, high = 0, None
+        if len(bounds) == 1:
+            high = bounds[0]
+        elif len(bounds) == 2:
+            low, high = bounds
+        elif bounds:
+            raise TypeError(f"random_() takes at most 2 positional arguments ({len(bounds)} given)")
+        low, high = named.pop("from", low), named.pop("to", high)
+        if named:
+            raise TypeError(f"random_() got an unexpected keyword argument '{next(iter(named))}'")
+        if high is None:  # torch's defaults; draws are int32, so integer dtypes stop at its maximum
+            high = 2 ** (jnp.finfo(self.dtype).nmant + 1) + 1 if _is_inexact(self.dtype) else \
+                min(int(jnp.iinfo(self.dtype).max) + 1, 2 ** 31)
+        low, high = int(low), int(high)
+        if low >= high:
+            raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+        if low < -2 ** 31 or high > 2 ** 31:
+            raise RuntimeError(f"random_: the range [{low}, {high}) exceeds int32, which the draws use")
+        generator = generator or _random.default_generator
+        return self._inplace(_random_integers, generator.key, generator.next_counter(), low, high)
+
+    def detach_(self) -> "Variable":
+        """Detach in place: from now on ``self`` has no history and does not require grad, as
+        ``torch.Tensor.detach_`` (its value is computed now)."""
+        if self._view is not None:
+            raise RuntimeError("Can't detach views in-place. Use detach() instead.")
+        if self._node is not None:
+            self._concrete()
+            self._node = None
+        self.requires_grad = False
+        return self
 
     def masked_fill_(self, mask, value) -> "Variable":
         """Set the elements where ``mask`` (a bool tensor broadcastable to this one) is True."""

@@ -5,6 +5,7 @@ libraries run it, outputs must agree, and for floating inputs the gradients of a
 cotangent must agree too.
 """
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -598,3 +599,55 @@ def test_complex_views_and_polar():
         rustorch.view_as_real(rustorch.zeros(2))
     with pytest.raises(RuntimeError, match="size 2"):
         rustorch.view_as_complex(rustorch.zeros(3))
+
+
+@pytest.mark.parametrize("bounds, low, high", [((), 0, 2 ** 24), ((7,), 0, 6), ((-3, 4), -3, 3)])
+def test_random_fills_the_torch_range(bounds, low, high):
+    x, reference = rustorch.zeros(4000), torch.zeros(4000)
+    assert x.random_(*bounds) is x
+    reference.random_(*bounds)
+    values = np.asarray(x)
+    assert values.dtype == np.float32 and values.min() >= low and values.max() <= high
+    assert np.array_equal(values, np.round(values))
+    if high - low < 10:  # every value of a small range is drawn, as torch draws them
+        assert set(np.unique(values)) == set(np.unique(reference.numpy())) == set(range(low, high + 1))
+    with pytest.raises(RuntimeError, match="from"):
+        rustorch.zeros(3).random_(5, 5)
+    with pytest.raises(RuntimeError, match="from"):
+        torch.zeros(3).random_(5, 5)
+
+
+def test_scatter_in_place_matches_torch(rng):
+    src = rng.standard_normal((3, 5)).astype(np.float32)
+    index = rng.integers(0, 4, (2, 5))
+    for reduce in (None, "add", "multiply"):
+        ours, theirs = rustorch.ones(4, 5), torch.ones(4, 5)
+        kwargs = {} if reduce is None else {"reduce": reduce}
+        assert ours.scatter_(0, rustorch.tensor(index), rustorch.tensor(src[:2]), **kwargs) is ours
+        with warnings.catch_warnings():  # torch deprecates reduce= with a tensor src (still supported)
+            warnings.simplefilter("ignore", UserWarning)
+            theirs.scatter_(0, torch.from_numpy(index), torch.from_numpy(src[:2]), **kwargs)
+        if reduce is None:  # duplicate indices leave the last write undefined in both: compare once-written rows
+            unique_columns = [c for c in range(5) if index[0, c] != index[1, c]]
+            np.testing.assert_array_equal(np.asarray(ours)[:, unique_columns], theirs.numpy()[:, unique_columns])
+        else:
+            np.testing.assert_allclose(np.asarray(ours), theirs.numpy(), rtol=1e-6)
+    ours, theirs = rustorch.zeros(2, 3), torch.zeros(2, 3)
+    ours.scatter_(1, rustorch.tensor([[2], [0]]), value=4.5)
+    theirs.scatter_(1, torch.tensor([[2], [0]]), value=4.5)
+    np.testing.assert_array_equal(np.asarray(ours), theirs.numpy())
+
+
+def test_detach_in_place_ends_the_history(rng):
+    w = rustorch.tensor(rng.standard_normal(3).astype(np.float32), requires_grad=True)
+    tw = torch.tensor(np.asarray(w.detach()), requires_grad=True)
+    h, th = w * 2, tw * 2
+    assert h.detach_() is h
+    th.detach_()
+    assert (h.requires_grad, h.is_leaf) == (th.requires_grad, th.is_leaf) == (False, True)
+    np.testing.assert_array_equal(np.asarray(h), th.numpy())
+    view, tview = (w * 1)[1:], (tw * 1)[1:]
+    with pytest.raises(RuntimeError, match="detach views in-place"):
+        view.detach_()
+    with pytest.raises(RuntimeError, match="detach views in-place"):
+        tview.detach_()
