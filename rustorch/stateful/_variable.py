@@ -76,7 +76,18 @@ def _as_input(value):
     weakly typed program inputs, so a changing float never recompiles), or a constant."""
     if isinstance(value, Variable):
         if value._pending_leaf:
-            _graph.materialize(value)
+            node, index = value._node, value._index
+            if node.values is None or node.values[index] is None:
+                if node.depth > _graph.MAX_FUSED_UPDATE_DEPTH:
+                    _graph.materialize(value)  # a long chain of in-place updates: compute it now
+            if node.values is not None and node.values[index] is not None:
+                _graph.settle(value, node.values[index])
+            elif value.requires_grad and _graph.is_grad_enabled():
+                # A bound leaf: the pending update runs in the program that uses it.
+                box = value._version
+                return Leaf(None, value, value._aval, value, 0 if box is None else box[0], pending=(node, index))
+            else:
+                return (node, index)
         node = value._node
         if node is not None and (value._value is None or value.requires_grad):
             return (node, value._index)
@@ -602,7 +613,7 @@ class Variable(TensorMethods):
     def _concrete(self):
         if self._value is None:
             node = self._node
-            if not self._pending_leaf and node.values is not None and node.values[self._index] is not None:
+            if node.values is not None and node.values[self._index] is not None:
                 _graph.settle(self, node.values[self._index])
             else:
                 _graph.materialize(self)
