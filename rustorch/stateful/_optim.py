@@ -35,6 +35,10 @@ FUSED_STEP = os.environ.get("RUSTORCH_FUSED_STEP", "1") not in ("", "0")
 ``RUSTORCH_FUSED_STEP=0`` turns it off (for A/B measurements)."""
 
 
+def _zeros(*, shape, dtype):
+    return jnp.zeros(shape, dtype)
+
+
 def _optimizer_update(*leaves, update, treedef):
     """The recorded op of one ``optimizer.step()`` of a group: ``update(grads, state, params)``
     on the flattened ``(grads, state, params)``; returns the new parameters followed by the
@@ -171,11 +175,16 @@ class Optimizer:
 
     # ------------------------------------------------------------------------- stepping
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Reset gradients: to None (the default, as PyTorch) or to zeros."""
+        """Reset gradients: to None (the default, as PyTorch) or to zeros (recorded: computed
+        with the next program that reads them)."""
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    p.grad = None if set_to_none else Variable._wrap(jnp.zeros_like(p.grad._concrete()))
+                    if set_to_none:
+                        p.grad = None
+                    else:
+                        with _graph.no_grad():
+                            p.grad = apply(_zeros, shape=tuple(p.grad.shape), dtype=np.dtype(p.grad.dtype))
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()``'s loss
@@ -200,6 +209,11 @@ class Optimizer:
             hyper = self._hyperparams(group)
             hyper_key = tuple(_hashable(v) for v in hyper.values())
             if hyper_key != group_state.hyper_key:
+                previous = group_state.hyper_key
+                if previous is not None and len(previous) == len(hyper_key):
+                    # Only what changed (a scheduler's lr) becomes a new array.
+                    hyper = {name: value for (name, value), old in zip(hyper.items(), previous)
+                             if _hashable(value) != old}
                 group_state.state = F.with_hyperparams(group_state.state, **hyper)
                 group_state.hyper_key = hyper_key
             if FUSED_STEP:

@@ -854,10 +854,16 @@ class Variable(TensorMethods):
         else:
             grads = _graph.evaluate([self], grad_root=self, cotangent=cotangent, retain_graph=bool(retain_graph))
         for var, grad in grads:
-            if var.grad is None:
+            previous = var.grad
+            if previous is None:
                 var.grad = Variable._wrap(grad)
+            elif previous._value is None and previous._node.depth < _graph.MAX_FUSED_UPDATE_DEPTH:
+                # A pending gradient (zero_grad(set_to_none=False)'s zeros): the sum is computed
+                # in the program that reads it, usually the next optimizer step's.
+                with _graph.no_grad():
+                    var.grad = apply(jnp.add, previous, grad)
             else:
-                var.grad = Variable._wrap(var.grad._concrete() + grad)
+                var.grad = Variable._wrap(previous._concrete() + grad)
 
     # ---------------------------------------------------------------------- arithmetic
     def __add__(self, other):
