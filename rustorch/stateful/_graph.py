@@ -39,6 +39,7 @@ import collections
 import functools
 import itertools
 import os
+import sys
 import threading
 from typing import Any, Callable, NamedTuple
 
@@ -159,12 +160,15 @@ class Node:
     ``dirty`` maps outputs overwritten in place to when (nodes recorded before read the old
     value); ``serial`` orders nodes by recording; ``born``/``depth`` the age and length of the
     pending chain it ends; ``followers`` holds weak references to pending aliases of its outputs
-    (``detach()``, ``.data``), computed whenever this node is.
+    (``detach()``, ``.data``), computed whenever this node is; ``donate`` lists the positions of
+    inputs whose arrays the node replaces (an optimizer step's old parameters and state): a
+    program may reuse their memory for its outputs when nothing else holds them.
     """
 
     __slots__ = (
         "op", "static", "inputs", "avals", "multi", "requires_grad", "values", "outputs",
-        "freed", "state", "checks", "dirty", "born", "depth", "serial", "followers", "__weakref__",
+        "freed", "state", "checks", "dirty", "born", "depth", "serial", "followers", "donate",
+        "__weakref__",
     )
 
     def __init__(self, op, static, inputs, avals, multi, requires_grad):
@@ -181,6 +185,7 @@ class Node:
         self.checks = None
         self.dirty = None
         self.followers = None
+        self.donate = ()
         self.serial = next(_serials)
         born = _recompiles.stats.evaluations
         depth = 0
@@ -484,6 +489,7 @@ class ProgramKey(NamedTuple):
     with_cotangent: bool   # the backward takes the output gradient as an argument
     channels_last: bool    # the CPU layout pass (see _channels_last)
     spmd: Any = None       # the key of a multi-process plan from ``spmd_hook`` (None: this process alone)
+    donated: tuple = ()    # leaf positions passed as donated buffers (see Node.donate)
 
 
 class BackwardTwiceError(RuntimeError):
@@ -527,6 +533,7 @@ class Plan:
         self._leaf_index: dict = {}
         self.outputs: list = []
         self.checks: list = []        # (output slot, exception, message)
+        self.donatable: list = []     # leaf positions read only by a node that replaces them
         self.root = None
 
     def leaf(self, array, aval, var) -> Arg:
@@ -602,10 +609,13 @@ def _expand(p: Plan, stack: list, diff: dict, need_grad: bool, needs_node) -> No
             continue
         is_diff = nid in diff
         args = []
-        for value in node.inputs:
+        for position, value in enumerate(node.inputs):
             if isinstance(value, Leaf):
                 if value.pending is None:
-                    args.append(p.leaf(value.array, value.aval, value.var if is_diff else None))
+                    arg = p.leaf(value.array, value.aval, value.var if is_diff else None)
+                    if position in node.donate and not is_diff:
+                        p.donatable.append(arg.index)
+                    args.append(arg)
                 else:  # a bound leaf: its producer runs in this program
                     producer, index = value.pending
                     if is_diff and value.var is not None:
@@ -677,8 +687,9 @@ def key_of(p: Plan, with_cotangent: bool) -> ProgramKey:
             i for i, var in enumerate(p.leaf_vars)
             if var is not None and _inexact(p.leaf_specs[i].dtype)
         )
+    donated = tuple(sorted(set(p.donatable) - set(diff_leaves))) if DONATE else ()
     return ProgramKey(tuple(p.ops), tuple(p.leaf_specs), tuple(p.outputs), p.root, diff_leaves,
-                      with_cotangent, _channels_last.enabled())
+                      with_cotangent, _channels_last.enabled(), donated=donated)
 
 
 # ------------------------------------------------------------------------------ compile
@@ -750,10 +761,23 @@ def compile_program(key: ProgramKey, wrap=None):
 
     wrap = wrap or (lambda fn: fn)
     if key.grad_root is None:
-        return jax.jit(wrap(forward_only))
-    if key.with_cotangent:
-        return jax.jit(wrap(forward_backward))
-    return jax.jit(wrap(lambda leaves: forward_backward(leaves, None)))
+        fn = forward_only
+    elif key.with_cotangent:
+        fn = forward_backward
+    else:
+        def fn(leaves):
+            return forward_backward(leaves, None)
+    if not key.donated:
+        return jax.jit(wrap(fn))
+
+    def with_donated(leaves, donated, *rest):
+        # The donated arrays travel as a separate argument (buffers XLA may reuse for outputs).
+        leaves = list(leaves)
+        for position, value in zip(key.donated, donated):
+            leaves[position] = value
+        return fn(tuple(leaves), *rest)
+
+    return jax.jit(wrap(with_donated), donate_argnums=(1,))
 
 
 # The one hook of the engine for multi-process execution. ``rustorch.distributed`` sets it while
@@ -776,13 +800,39 @@ def _program(key: ProgramKey, spmd=None):
     return program
 
 
+DONATE = os.environ.get("RUSTORCH_DONATE", "1") not in ("", "0")
+"""Let programs reuse the memory of the arrays an optimizer step replaces (``RUSTORCH_DONATE=0``
+turns it off)."""
+
+# References to a donation candidate when nothing outside the engine holds it: the recorded
+# Leaf, the local name in _donated_args and getrefcount's argument.
+_EXCLUSIVE_REFS = 3
+
+
+def _donated_args(leaves: list, positions: tuple):
+    """The leaves without the donated positions, and the arrays to donate there. An array
+    that something else still holds (a state dict taken before the step, a pending graph
+    recorded on the old weights) is copied first: the program stays the same, and what
+    the caller holds stays valid."""
+    donated = []
+    for position in positions:
+        array = leaves[position]
+        leaves[position] = None
+        if not (isinstance(array, jax.Array) and sys.getrefcount(array) <= _EXCLUSIVE_REFS):
+            array = jnp.array(array, copy=True)
+        donated.append(array)
+        del array
+    return tuple(leaves), tuple(donated)
+
+
 def run(program, key: ProgramKey, p: Plan, cotangent=None):
     """Run a compiled program on the plan's leaves: ``(outputs, leaf gradients)``."""
+    args = _donated_args(p.leaves, key.donated) if key.donated else (tuple(p.leaves),)
     if key.grad_root is None:
-        return program(tuple(p.leaves)), ()
+        return program(*args), ()
     if key.with_cotangent:
-        return program(tuple(p.leaves), cotangent)
-    return program(tuple(p.leaves))
+        return program(*args, cotangent)
+    return program(*args)
 
 
 # ---------------------------------------------------------------------------- write back
@@ -880,7 +930,7 @@ def evaluate(targets, grad_root=None, cotangent=None, retain_graph=False):
     key = key_of(p, cotangent is not None)
     spmd = spmd_hook(key.ops, p.leaves, p.leaf_vars, key.diff_leaves) if spmd_hook is not None else None
     if spmd is not None:
-        key = key._replace(spmd=spmd.key)
+        key = key._replace(spmd=spmd.key, donated=())
     outs, grad_arrays = run(_program(key, spmd), key, p, cotangent)
     _write_back(p, targets, outs, retain_graph)
     grads: dict = {}  # id(Variable) -> (Variable, gradient)

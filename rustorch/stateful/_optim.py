@@ -533,9 +533,16 @@ class _GroupState:
                 if len(outs) != n + state_tree.num_leaves:
                     raise RuntimeError(f"optimizer update returned {len(outs) - n} state arrays, "
                                        f"expected {state_tree.num_leaves}")
+                node = outs[0]._node
                 # Every output that is used is computed whenever the node runs (engine "state").
-                outs[0]._node.state = (tuple(i for i, g in enumerate(grads) if g is not None)
-                                       + tuple(range(n, len(outs))))
+                node.state = tuple(i for i, g in enumerate(grads) if g is not None) + tuple(range(n, len(outs)))
+                # The old parameters and state are replaced: their memory may hold the new ones.
+                hyper_ids = {id(leaf) for leaf in jax.tree_util.tree_leaves(hyper)}
+                n_grads = sum(g is not None for g in grads)
+                state_leaves = jax.tree_util.tree_leaves(state)
+                node.donate = frozenset(
+                    [n_grads + i for i, leaf in enumerate(state_leaves) if id(leaf) not in hyper_ids]
+                    + [n_grads + len(state_leaves) + i for i, g in enumerate(grads) if g is not None])
                 new_state = jax.tree_util.tree_unflatten(state_tree, outs[n:])
                 self._state = new_state if hyper is None else new_state._replace(hyperparams=hyper)
                 for p, grad, new in zip(params, grads, outs):

@@ -292,3 +292,56 @@ def test_reading_a_parameter_after_step_runs_the_update_once():
     assert len(calls) == 1, calls  # the update of every parameter, once
     np.testing.assert_array_equal(value, rest[0])
     assert not any(p._pending_leaf for p in rt.parameters())
+
+
+def test_the_step_program_donates_the_replaced_parameters_and_state():
+    rt, _ = _twin_models()
+    opt = rustorch.optim.Adam(rt.parameters(), lr=0.01)
+    rng = np.random.default_rng(8)
+    donated = []
+    split = _graph._donated_args
+
+    def spy(leaves, positions):
+        kept, arrays = split(leaves, positions)
+        donated.append(arrays)
+        return kept, arrays
+
+    with mock.patch.object(_graph, "_donated_args", spy):
+        for _ in range(4):
+            x, y = (rustorch.tensor(a) for a in _batch(rng))
+            opt.zero_grad()
+            rustorch.nn.functional.mse_loss(rt(x), y).backward()
+            opt.step()
+    n_params = len(list(rt.parameters()))
+    # Every step after the first donates the old parameters and the moments and step counts.
+    assert [len(arrays) for arrays in donated] == [4 * n_params] * 3
+    assert all(array.is_deleted() for arrays in donated for array in arrays)
+
+
+def test_values_held_across_a_step_are_not_donated():
+    """A model or optimizer state dict taken before a step, and a result recorded on the old
+    weights, keep their values (the step copies what it would otherwise reuse)."""
+    rt, th = _twin_models()
+    rt_opt = rustorch.optim.Adam(rt.parameters(), lr=0.05)
+    th_opt = torch.optim.Adam(th.parameters(), lr=0.05, foreach=False)
+    rng = np.random.default_rng(9)
+    x_np, y_np = _batch(rng)
+    for step in range(4):
+        rt_opt.zero_grad()
+        th_opt.zero_grad()
+        loss, t_loss = _losses(rt, th, *_batch(rng))
+        loss.backward()
+        t_loss.backward()
+        if step == 2:
+            model_state = rt.state_dict()
+            opt_state = rt_opt.state_dict()
+            old_out = rt(rustorch.tensor(x_np))
+            t_old_out = th(to_torch(x_np)).detach().clone()
+            t_model_state = {k: v.clone() for k, v in th.state_dict().items()}
+        rt_opt.step()
+        th_opt.step()
+    assert_close(old_out.detach().numpy(), t_old_out)
+    for key, value in t_model_state.items():
+        assert_close(np.asarray(model_state[key]), value, err_msg=key)
+    assert int(np.asarray(opt_state["state"][0]["step"])) == 2
+    assert_params(rt, th)
