@@ -28,26 +28,24 @@ import numpy as np
 
 from .. import functional as F
 from . import _autocast, _graph, _shared
-from ._variable import Variable, apply
+from ._variable import Variable, apply, recorded_zeros_like
 
 FUSED_STEP = os.environ.get("RUSTORCH_FUSED_STEP", "1") not in ("", "0")
 """Record ``optimizer.step()`` into the next program (default) rather than running it at once;
 ``RUSTORCH_FUSED_STEP=0`` turns it off (for A/B measurements)."""
 
 
-def _zeros(*, shape, dtype):
-    return jnp.zeros(shape, dtype)
-
-
 def _optimizer_update(*leaves, update, treedef):
     """The recorded op of one ``optimizer.step()`` of a group: ``update(grads, state, params)``
-    on the flattened ``(grads, state, params)``; returns the new parameters followed by the
-    leaves of the new state without its hyperparameters (those stay the step's inputs)."""
+    on the flattened ``(grads, state, params)``; returns the new values of the parameters that
+    have a gradient, then the leaves of the new state without its hyperparameters (those stay
+    the step's inputs)."""
     grads, state, params = jax.tree_util.tree_unflatten(treedef, leaves)
     new_params, new_state = update(grads, state, params)
     if getattr(new_state, "hyperparams", None) is not None:
         new_state = new_state._replace(hyperparams=None)
-    return tuple(new_params) + tuple(jax.tree_util.tree_leaves(new_state))
+    stepped = tuple(value for value, grad in zip(new_params, grads) if grad is not None)
+    return stepped + tuple(jax.tree_util.tree_leaves(new_state))
 
 
 class Optimizer:
@@ -180,11 +178,7 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    if set_to_none:
-                        p.grad = None
-                    else:
-                        with _graph.no_grad():
-                            p.grad = apply(_zeros, shape=tuple(p.grad.shape), dtype=np.dtype(p.grad.dtype))
+                    p.grad = None if set_to_none else recorded_zeros_like(p.grad)
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()``'s loss
@@ -529,26 +523,24 @@ class _GroupState:
             with _graph.no_grad():
                 outs = apply(_optimizer_update, *flat, update=self.functional_update, treedef=treedef)
                 outs = outs if isinstance(outs, tuple) else (outs,)
-                n = len(params)
+                n = sum(g is not None for g in grads)
                 if len(outs) != n + state_tree.num_leaves:
                     raise RuntimeError(f"optimizer update returned {len(outs) - n} state arrays, "
                                        f"expected {state_tree.num_leaves}")
                 node = outs[0]._node
-                # Every output that is used is computed whenever the node runs (engine "state").
-                node.state = tuple(i for i, g in enumerate(grads) if g is not None) + tuple(range(n, len(outs)))
+                # Every output is computed whenever the node runs (engine "state").
+                node.state = tuple(range(len(outs)))
                 # The old parameters and state are replaced: their memory may hold the new ones.
                 hyper_ids = {id(leaf) for leaf in jax.tree_util.tree_leaves(hyper)}
-                n_grads = sum(g is not None for g in grads)
                 state_leaves = jax.tree_util.tree_leaves(state)
                 node.donate = frozenset(
-                    [n_grads + i for i, leaf in enumerate(state_leaves) if id(leaf) not in hyper_ids]
-                    + [n_grads + len(state_leaves) + i for i, g in enumerate(grads) if g is not None])
+                    [n + i for i, leaf in enumerate(state_leaves) if id(leaf) not in hyper_ids]
+                    + [n + len(state_leaves) + i for i, g in enumerate(grads) if g is not None])
                 new_state = jax.tree_util.tree_unflatten(state_tree, outs[n:])
                 self._state = new_state if hyper is None else new_state._replace(hyperparams=hyper)
-                for p, grad, new in zip(params, grads, outs):
-                    if grad is not None:
-                        p._begin_write()
-                        p._write(new)
+                for p, new in zip([p for p, g in zip(params, grads) if g is not None], outs):
+                    p._begin_write()
+                    p._write(new)
         finally:
             _autocast.state.active = autocast
 

@@ -240,6 +240,17 @@ def _out_of_bounds(index, *, size):
     return jnp.any((index < -size) | (index >= size))
 
 
+def _zeros(*, shape, dtype):
+    return jnp.zeros(shape, dtype)
+
+
+def recorded_zeros_like(var) -> "Variable":
+    """Zeros of ``var``'s shape and dtype, recorded: computed by the program that reads them
+    (``zero_grad(set_to_none=False)`` costs no dispatch of its own)."""
+    with _graph.no_grad():
+        return apply(_zeros, shape=tuple(var.shape), dtype=np.dtype(var.dtype))
+
+
 def _fill(x, value):
     return jnp.broadcast_to(lax.convert_element_type(jnp.asarray(value), x.dtype), x.shape)
 
