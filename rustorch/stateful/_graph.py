@@ -161,8 +161,9 @@ class Node:
     value); ``serial`` orders nodes by recording; ``born``/``depth`` the age and length of the
     pending chain it ends; ``followers`` holds weak references to pending aliases of its outputs
     (``detach()``, ``.data``), computed whenever this node is; ``donate`` lists the positions of
-    inputs whose arrays the node replaces (an optimizer step's old parameters and state): a
-    program may reuse their memory for its outputs when nothing else holds them.
+    inputs whose arrays the node replaces (an optimizer step's old parameters and state), in
+    the order of the outputs that replace them: a program may reuse their memory for those
+    outputs when nothing else holds them.
     """
 
     __slots__ = (
@@ -612,10 +613,7 @@ def _expand(p: Plan, stack: list, diff: dict, need_grad: bool, needs_node) -> No
         for position, value in enumerate(node.inputs):
             if isinstance(value, Leaf):
                 if value.pending is None:
-                    arg = p.leaf(value.array, value.aval, value.var if is_diff else None)
-                    if position in node.donate and not is_diff:
-                        p.donatable.append(arg.index)
-                    args.append(arg)
+                    args.append(p.leaf(value.array, value.aval, value.var if is_diff else None))
                 else:  # a bound leaf: its producer runs in this program
                     producer, index = value.pending
                     if is_diff and value.var is not None:
@@ -631,6 +629,10 @@ def _expand(p: Plan, stack: list, diff: dict, need_grad: bool, needs_node) -> No
                     args.append(p.leaf(parent.values[index], parent.avals[index], None))
             else:
                 args.append(Arg(CONST, 0, 0, value, False))
+        if node.donate and not is_diff:
+            # In the order of the outputs that replace them: JAX gives each output the first
+            # unused donated buffer of its shape and dtype.
+            p.donatable.extend(args[i].index for i in node.donate if args[i].kind == LEAF)
         p.position[nid] = len(p.order)
         p.order.append(node)
         p.ops.append(OpSpec(node.op, node.static, tuple(args), node.multi))
@@ -687,7 +689,7 @@ def key_of(p: Plan, with_cotangent: bool) -> ProgramKey:
             i for i, var in enumerate(p.leaf_vars)
             if var is not None and _inexact(p.leaf_specs[i].dtype)
         )
-    donated = tuple(sorted(set(p.donatable) - set(diff_leaves))) if DONATE else ()
+    donated = tuple(i for i in dict.fromkeys(p.donatable) if i not in diff_leaves) if DONATE else ()
     return ProgramKey(tuple(p.ops), tuple(p.leaf_specs), tuple(p.outputs), p.root, diff_leaves,
                       with_cotangent, _channels_last.enabled(), donated=donated)
 

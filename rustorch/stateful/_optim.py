@@ -530,12 +530,13 @@ class _GroupState:
                 node = outs[0]._node
                 # Every output is computed whenever the node runs (engine "state").
                 node.state = tuple(range(len(outs)))
-                # The old parameters and state are replaced: their memory may hold the new ones.
+                # The old parameters and state are replaced: their memory may hold the new ones
+                # (listed in the order of the outputs that replace them).
                 hyper_ids = {id(leaf) for leaf in jax.tree_util.tree_leaves(hyper)}
                 state_leaves = jax.tree_util.tree_leaves(state)
-                node.donate = frozenset(
-                    [n + i for i, leaf in enumerate(state_leaves) if id(leaf) not in hyper_ids]
-                    + [n + len(state_leaves) + i for i, g in enumerate(grads) if g is not None])
+                node.donate = tuple(
+                    [n + len(state_leaves) + i for i, g in enumerate(grads) if g is not None]
+                    + [n + i for i, leaf in enumerate(state_leaves) if id(leaf) not in hyper_ids])
                 new_state = jax.tree_util.tree_unflatten(state_tree, outs[n:])
                 self._state = new_state if hyper is None else new_state._replace(hyperparams=hyper)
                 for p, new in zip([p for p, g in zip(params, grads) if g is not None], outs):
