@@ -1,6 +1,6 @@
 """Each piece of a dense 2-D convolution's training step (forward, input gradient, weight
 gradient) by every CPU lowering available, against PyTorch eager's forward + backward: the
-measurements behind the per-shape choices in ``rustorch/functional/_conv_lowering.py``.
+measurements behind the per-shape plan (``CONV_PLAN_*`` in ``rustorch/_config.py``).
 
     python benchmarks/conv_lowerings.py                       # all cases, 5 rounds
     python benchmarks/conv_lowerings.py --cases r18_l1,r18_s4 --rounds 7
@@ -13,7 +13,7 @@ Lowerings (NHWC activations, HWIO weights unless NCHW is named):
   ``col2im`` (``dy @ w^T`` as one GEMM, then the ``kh * kw`` column blocks added back into the
   padded input), ``xla_nchw``;
 * weight gradient: ``gemm`` (``im2col(x)^T @ dy``, batch chunks), ``xla``, ``xla_nchw``;
-* ``total``: the library's ``conv2d_channels_last`` (value and both gradients) with its
+* ``total``: the library's ``conv2d(..., layout="NHWC")`` (value and both gradients) with its
   per-shape plan (``library``) and with the earlier fixed choice (``before``: GEMM forward, XLA
   input gradient, GEMM weight gradient), XLA's autodiff NHWC and NCHW, and PyTorch eager's
   forward + backward (``torch``);
@@ -40,6 +40,7 @@ from jax import lax
 import torch
 
 import rustorch.functional as F
+from rustorch import _config
 from rustorch.functional import _conv_lowering as L
 
 # name: (N, C_in, H, C_out, kernel, stride, padding)
@@ -113,7 +114,7 @@ def _pieces(n, c, h, o, k, s, p):
     dw_args = {"gemm": (x, dy), "xla": (x, dy), "xla_nchw": (x_nchw, dy_nchw)}
 
     def loss_lib(a, b):
-        return jnp.sum(F.conv2d_channels_last(a, b, stride=s, padding=p) * dy)
+        return jnp.sum(F.conv2d(a, b, stride=s, padding=p, layout="NHWC") * dy)
 
     def loss_xla(a, b):
         return jnp.sum(L._conv_nhwc(a, b, stride, pads, dil) * dy)
@@ -140,12 +141,12 @@ def _pieces(n, c, h, o, k, s, p):
     # The lowering before the per-shape plan (GEMM forward, XLA input gradient, GEMM weight
     # gradient), traced now while forced; the jitted function keeps that trace.
     before = jit(jax.value_and_grad(loss_lib, (0, 1)))
-    _lowering_force = dict(L._FORCE)
-    L._FORCE.clear()
-    L._FORCE.update(forward="gemm", input_grad="xla", weight_grad="gemm")
+    _lowering_force = dict(_config.CONV_LOWERING_FORCE)
+    _config.CONV_LOWERING_FORCE.clear()
+    _config.CONV_LOWERING_FORCE.update(forward="gemm", input_grad="xla", weight_grad="gemm")
     jax.block_until_ready(before(x, w_oihw))
-    L._FORCE.clear()
-    L._FORCE.update(_lowering_force)
+    _config.CONV_LOWERING_FORCE.clear()
+    _config.CONV_LOWERING_FORCE.update(_lowering_force)
     total["before"] = (before, (x, w_oihw))
     totals = {name: (lambda f=f, a=a: jax.block_until_ready(f(*a))) for name, (f, a) in total.items()}
     totals["torch"] = torch_step
@@ -156,10 +157,10 @@ def _pieces(n, c, h, o, k, s, p):
         for input_grad in ("col2im", "xla"):
             for weight_grad in ("gemm", "xla"):
                 forced = jit(jax.value_and_grad(loss_lib, (0, 1)))
-                L._FORCE.update(forward=forward, input_grad=input_grad, weight_grad=weight_grad)
+                _config.CONV_LOWERING_FORCE.update(forward=forward, input_grad=input_grad, weight_grad=weight_grad)
                 jax.block_until_ready(forced(x, w_oihw))
-                L._FORCE.clear()
-                L._FORCE.update(_lowering_force)
+                _config.CONV_LOWERING_FORCE.clear()
+                _config.CONV_LOWERING_FORCE.update(_lowering_force)
                 plans[f"{forward[0]}{input_grad[0]}{weight_grad[0]}"] = (
                     lambda f=forced: jax.block_until_ready(f(x, w_oihw)))
     return {"fwd": bind(fwd, fwd_args), "dx": bind(dx, dx_args), "dw": bind(dw, dw_args), "total": totals,

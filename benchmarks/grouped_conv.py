@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import torch
 
 import rustorch.functional as F
-from rustorch.functional import _conv
+from rustorch import _config
 
 CASES = [  # (name, N, C, H, groups, stride)
     ("resnext 128ch/32 groups @16", 16, 128, 16, 32, 1),
@@ -61,10 +61,10 @@ def main(argv=None):
         ours = _time(lambda: jax.block_until_ready(step(xs, ws)), args.rounds)
         xla = float("nan")
         if not args.skip_xla:
-            _conv._LOWERING["cpu"] = False
+            _config.CPU_CONV_LOWERING = False
             xla_step = jax.jit(jax.value_and_grad(loss, (0, 1)))
             xla = _time(lambda: jax.block_until_ready(xla_step(xs, ws)), 1, steps=1)
-            _conv._LOWERING["cpu"] = True
+            _config.CPU_CONV_LOWERING = True
         tx, tw = torch.from_numpy(x).requires_grad_(), torch.from_numpy(w).requires_grad_()
 
         def torch_step():

@@ -9,8 +9,7 @@ plus backward pass of ``rustorch.functional`` under ``jax.jit`` and of PyTorch e
 the two, and prints medians in milliseconds and the ratio (rustorch time / torch time; below 1
 means rustorch is faster). The conv rows are also timed with XLA's own convolution gradient
 (``xla conv``) to show what rustorch's CPU lowering is worth, and conv, max pool and batch norm
-also with their ``*_channels_last`` forms on NHWC input (``nhwc``, the layout the facade runs
-in on CPU).
+also with ``layout="NHWC"`` on NHWC input (``nhwc``, the layout the facade runs in on CPU).
 """
 from __future__ import annotations
 
@@ -24,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import rustorch.functional as F  # before torch: rustorch tunes glibc's malloc for the process
-from rustorch.functional import _conv
+from rustorch import _config
 
 import torch  # noqa: E402
 
@@ -54,12 +53,12 @@ def _cases(batch, rng):
             return torch.nn.functional.conv2d(x, w, b, padding=1)
 
         def jax_conv_nhwc(x, w, b):
-            return F.conv2d_channels_last(x, w, b, padding=1)
+            return F.conv2d(x, w, b, padding=1, layout="NHWC")
 
         cases.append((name, jax_conv, torch_conv, (x, w, b), (0, 1, 2), jax_conv_nhwc))
     x = arr(batch, 32, 28, 28)
     cases.append(("max_pool 2x2 @28", lambda x: F.max_pool2d(x, 2), lambda x: torch.nn.functional.max_pool2d(x, 2),
-                  (x,), (0,), lambda x: F.max_pool2d_channels_last(x, 2)))
+                  (x,), (0,), lambda x: F.max_pool2d(x, 2, layout="NHWC")))
     state = F.BatchNormState.create(32)
     w, b = np.ones(32, np.float32), np.zeros(32, np.float32)
     cases.append((
@@ -67,7 +66,7 @@ def _cases(batch, rng):
         lambda x, w, b: F.batch_norm(x, w, b, state, training=True)[0],
         lambda x, w, b: torch.nn.functional.batch_norm(x, None, None, w, b, training=True),
         (x, w, b), (0, 1, 2),
-        lambda x, w, b: F.batch_norm_channels_last(x, w, b, state, training=True)[0],
+        lambda x, w, b: F.batch_norm(x, w, b, state, training=True, layout="NHWC")[0],
     ))
     x, w, b = arr(batch, 3136), arr(128, 3136), arr(128)
     cases.append(("linear 3136->128", F.linear, torch.nn.functional.linear, (x, w, b), (0, 1, 2), None))
@@ -122,11 +121,11 @@ def main(argv=None):
             passes["forward"]["nhwc"] = _jax_timer(nhwc_fn, *nhwc_args)
             passes["fwd+bwd"]["nhwc"] = _jax_timer(_grad_of_sum(nhwc_fn, argnums), *nhwc_args)
         if name.startswith("conv"):
-            _conv._LOWERING["cpu"] = False
+            _config.CPU_CONV_LOWERING = False
             try:
                 passes["fwd+bwd"]["xla conv"] = _jax_timer(_grad_of_sum(jax_fn, argnums), *jax_args)
             finally:
-                _conv._LOWERING["cpu"] = True
+                _config.CPU_CONV_LOWERING = True
         for pass_name, fns in passes.items():
             medians = _time(fns, args.rounds, args.repeats)
             extra = "".join(f"  {k} {v:.2f}" for k, v in medians.items() if k not in ("rustorch", "torch"))

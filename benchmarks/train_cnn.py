@@ -89,8 +89,8 @@ def _facade_contender(batch_size, mixed=False):
 def _functional_contender(batch_size, xla_conv=False, channels_last=False):
     """The same model as pure functions under one ``jax.jit``; ``xla_conv`` traces it with
     XLA's own convolution (forward and gradients) instead of rustorch's CPU lowering, and
-    ``channels_last`` uses the ``*_channels_last`` functions on NHWC activations (the layout the
-    facade's interpreter picks on CPU)."""
+    ``channels_last`` runs conv, batch norm, pooling and dropout with ``layout="NHWC"`` on NHWC
+    activations (the layout the facade's interpreter picks on CPU)."""
     import jax
     import jax.numpy as jnp
 
@@ -112,18 +112,15 @@ def _functional_contender(batch_size, xla_conv=False, channels_last=False):
     def loss_fn(params, states, x, y, key):
         k1, k2, k3 = jax.random.split(key, 3)
         new = {}
+        layout = "NHWC" if channels_last else "NCHW"
         if channels_last:
-            conv, norm, pool, drop = (F.conv2d_channels_last, F.batch_norm_channels_last,
-                                      F.max_pool2d_channels_last, F.dropout_channels_last)
             x = jnp.transpose(x, (0, 2, 3, 1))
-        else:
-            conv, norm, pool, drop = F.conv2d, F.batch_norm, F.max_pool2d, F.dropout
-        h = conv(x, params["c1w"], params["c1b"], padding=1)
-        h, new["bn1"] = norm(h, params["bn1w"], params["bn1b"], states["bn1"], training=True)
-        h = drop(pool(F.relu(h), 2), 0.25, key=k1)
-        h = conv(h, params["c2w"], params["c2b"], padding=1)
-        h, new["bn2"] = norm(h, params["bn2w"], params["bn2b"], states["bn2"], training=True)
-        h = drop(pool(F.relu(h), 2), 0.25, key=k2)
+        h = F.conv2d(x, params["c1w"], params["c1b"], padding=1, layout=layout)
+        h, new["bn1"] = F.batch_norm(h, params["bn1w"], params["bn1b"], states["bn1"], training=True, layout=layout)
+        h = F.dropout(F.max_pool2d(F.relu(h), 2, layout=layout), 0.25, key=k1, layout=layout)
+        h = F.conv2d(h, params["c2w"], params["c2b"], padding=1, layout=layout)
+        h, new["bn2"] = F.batch_norm(h, params["bn2w"], params["bn2b"], states["bn2"], training=True, layout=layout)
+        h = F.dropout(F.max_pool2d(F.relu(h), 2, layout=layout), 0.25, key=k2, layout=layout)
         if channels_last:
             h = jnp.transpose(h, (0, 3, 1, 2))
         h = F.linear(F.flatten(h), params["l1w"], params["l1b"])
@@ -149,13 +146,13 @@ def _functional_contender(batch_size, xla_conv=False, channels_last=False):
         return loss
 
     if xla_conv:
-        from rustorch.functional import _conv
+        from rustorch import _config
 
-        _conv._LOWERING["cpu"] = False
+        _config.CPU_CONV_LOWERING = False
         try:
             jax.block_until_ready(step())  # traced and compiled with XLA's convolution
         finally:
-            _conv._LOWERING["cpu"] = True
+            _config.CPU_CONV_LOWERING = True
 
     def sync(loss):
         jax.block_until_ready(loss)

@@ -19,17 +19,16 @@ first thing when it is imported. Import rustorch before running any JAX computat
 from __future__ import annotations
 
 import ctypes
-import os
 import platform
 
-ENV_SWITCH = "RUSTORCH_MALLOC_TUNING"
+from . import _config
+
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
-_GLIBC_ENVIRONMENT = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_ARENA_MAX", "GLIBC_TUNABLES")
 
 
-def keep_freed_memory(threshold_bytes: int = 1 << 30) -> bool:
+def keep_freed_memory(threshold_bytes: int = _config.MALLOC_THRESHOLD_BYTES) -> bool:
     """Have glibc serve allocations up to ``threshold_bytes`` (default 1 GiB) from one heap
     shared by all threads and keep up to that much freed memory instead of returning it to the
     kernel, through ``mallopt(M_MMAP_THRESHOLD)``, ``mallopt(M_TRIM_THRESHOLD)`` and
@@ -52,9 +51,6 @@ def keep_freed_memory(threshold_bytes: int = 1 << 30) -> bool:
 
 def _keep_freed_memory_by_default() -> None:
     """At import, unless ``RUSTORCH_MALLOC_TUNING=0`` or the user already tunes glibc's malloc
-    through its own environment variables (which then win)."""
-    if os.environ.get(ENV_SWITCH, "1") == "0":
-        return
-    if any(name in os.environ for name in _GLIBC_ENVIRONMENT):
-        return
-    keep_freed_memory()
+    through its own environment variables (which then win): ``rustorch._config.tune_malloc``."""
+    if _config.tune_malloc():
+        keep_freed_memory()

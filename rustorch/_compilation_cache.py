@@ -10,19 +10,16 @@ import os
 
 import jax
 
-ENV_SWITCH = "RUSTORCH_COMPILATION_CACHE"
+from . import _config
 
 
 def default_cache_dir() -> str:
     """``$RUSTORCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/rustorch/jax`` (``~/.cache/rustorch/jax``)."""
-    explicit = os.environ.get("RUSTORCH_CACHE_DIR")
-    if explicit:
-        return explicit
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "rustorch", "jax")
+    return _config.compilation_cache_dir()
 
 
-def enable_compilation_cache(path: str | None = None, min_compile_time_secs: float = 0.5) -> str:
+def enable_compilation_cache(path: str | None = None,
+                             min_compile_time_secs: float = _config.COMPILATION_CACHE_MIN_SECONDS) -> str:
     """Store compiled XLA programs in ``path`` (default :func:`default_cache_dir`) and reuse
     them across processes. Programs that compiled faster than ``min_compile_time_secs`` are not
     stored. Returns the folder used. This sets JAX's global ``jax_compilation_cache_dir``.
@@ -37,7 +34,7 @@ def enable_compilation_cache(path: str | None = None, min_compile_time_secs: flo
 def _enable_by_default() -> None:
     """At import: enable the cache unless ``RUSTORCH_COMPILATION_CACHE=0`` or the user already
     chose a cache folder for JAX; an unwritable home folder silently leaves it off."""
-    if os.environ.get(ENV_SWITCH, "1") == "0" or jax.config.jax_compilation_cache_dir:
+    if not _config.use_compilation_cache():
         return
     try:
         enable_compilation_cache()

@@ -22,8 +22,10 @@ import warnings
 
 import jax
 
+from . import _config
+
 _TO_JAX = {"highest": "float32", "high": "tensorfloat32", "medium": "bfloat16"}
-_precision = "highest"
+_precision = _config.DEFAULT_FLOAT32_MATMUL_PRECISION
 
 
 def set_float32_matmul_precision(precision: str) -> None:

@@ -3,7 +3,7 @@ import platform
 
 import pytest
 
-from rustorch import _allocator
+from rustorch import _allocator, _config
 
 
 def test_keep_freed_memory_applies_on_glibc():
@@ -23,7 +23,7 @@ def test_keep_freed_memory_applies_on_glibc():
     ],
 )
 def test_default_respects_the_switch_and_glibc_settings(monkeypatch, environment, expected_calls):
-    for name in ("RUSTORCH_MALLOC_TUNING", *_allocator._GLIBC_ENVIRONMENT):
+    for name in ("RUSTORCH_MALLOC_TUNING", *_config.GLIBC_MALLOC_ENV):
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)

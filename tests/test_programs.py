@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -227,9 +228,14 @@ def _lay_out_data(kind: str, workdir: pathlib.Path) -> None:
         (corpus / "test.txt").symlink_to(SHARED / "wikitext-2" / "test.txt")
 
 
-def _prepare(name: str, program: Program, tmp_path: pathlib.Path) -> pathlib.Path:
+def _prepare(name: str, program: Program, tmp_path: pathlib.Path, swap: bool = True) -> pathlib.Path:
+    """The program's folder copied under ``tmp_path`` (imports swapped unless ``swap`` is
+    false), its edits applied and its data laid out; returns its script."""
     workdir = tmp_path / "work"
-    swap_tree(PROGRAMS / program.folder, workdir)
+    if swap:
+        swap_tree(PROGRAMS / program.folder, workdir)
+    else:
+        shutil.copytree(PROGRAMS / program.folder, workdir, ignore=shutil.ignore_patterns("__pycache__"))
     script = workdir / program.script
     on_gpus = _gpu_count() >= GPUS_NEEDED.get(name, 2)
     edits = EDITS.get(name, []) + ([] if on_gpus else CPU_EDITS.get(name, []))
@@ -245,6 +251,28 @@ def _prepare(name: str, program: Program, tmp_path: pathlib.Path) -> pathlib.Pat
     return script
 
 
+def program_environment() -> dict:
+    """The environment a program runs in: this checkout first on the path, and
+    child_report/sitecustomize.py so that processes the program starts report their compile
+    counts too; no persistent compilation cache (compile counts must not depend on it)."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(PROGRAMS / "child_report")]),
+                RUSTORCH_COMPILATION_CACHE="0")
+
+
+def program_command(program: Program, script: pathlib.Path, python: str = sys.executable,
+                    under_torch: bool = False) -> list[str]:
+    """The command line that runs ``script`` through ``run_program.py`` with the program's
+    launcher, dataset limit and stop pattern (``under_torch``: an unswapped copy on PyTorch)."""
+    launcher = [arg.replace("rustorch.distributed.run", "torch.distributed.run") if under_torch else arg
+                for arg in program.launcher]
+    command = [python, *launcher, str(PROGRAMS / "run_program.py")] + (["--torch"] if under_torch else [])
+    if program.limit:
+        command += ["--limit", str(program.limit)]
+    if program.stop_after:
+        command += ["--stop-after", program.stop_after]
+    return command + [str(script), *program.args]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PROGRAMS_RUN))
 def test_program_runs_with_imports_swapped(name, tmp_path):
@@ -258,17 +286,10 @@ def test_program_runs_with_imports_swapped(name, tmp_path):
     if shared and not (SHARED / shared).is_dir():
         pytest.fail(f"{name}: the data folder {SHARED / shared} is missing")
     script = _prepare(name, program, tmp_path)
-    # child_report/sitecustomize.py: processes the program starts report their compile counts too
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(PROGRAMS / "child_report")]),
-               RUSTORCH_COMPILATION_CACHE="0")
+    env = program_environment()
     for first in program.before:
         subprocess.run([sys.executable, first], cwd=script.parent, env=env, check=True, timeout=program.timeout)
-    command = [sys.executable, *program.launcher, str(PROGRAMS / "run_program.py")]
-    if program.limit:
-        command += ["--limit", str(program.limit)]
-    if program.stop_after:
-        command += ["--stop-after", program.stop_after]
-    command += [str(script), *program.args]
+    command = program_command(program, script)
     start = time.perf_counter()
     result = subprocess.run(command, cwd=script.parent, env=env, capture_output=True, text=True,
                             timeout=program.timeout)

@@ -16,11 +16,13 @@ import urllib.request
 import zlib
 from typing import BinaryIO, Sequence
 
+from .. import _config
+
 MNIST_MIRRORS: tuple[str, ...] = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 )
-MIRRORS_ENV = "RUSTORCH_MNIST_MIRRORS"
+MIRRORS_ENV = _config.MNIST_MIRRORS_ENV
 _CHUNK = 1 << 20
 
 

@@ -20,10 +20,11 @@ import zlib
 
 import numpy as np
 
+from .. import _config
 from ..utils.data import Dataset, TensorDataset
 from ._download import download_verified, mnist_mirrors
 
-DATA_ENV = "RUSTORCH_DATA"
+DATA_ENV = _config.DATA_ENV
 
 # name -> sha256 of the uncompressed IDX file (the official MNIST files).
 _SHA256 = {

@@ -12,7 +12,9 @@ from typing import Optional
 
 import numpy as np
 
-ENV_VAR = "RUSTORCH_WIKITEXT"
+from .. import _config
+
+ENV_VAR = _config.WIKITEXT_ENV
 SPLITS = ("train", "valid", "test")
 SHA256 = {
     "valid": "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8",

@@ -3,9 +3,10 @@
 Nothing here holds state or mutates anything: parameters, BatchNorm statistics, PRNG keys and
 optimizer state are explicit arguments and results, so every function composes with
 ``jax.jit``, ``jax.grad`` and ``jax.vmap``. Inputs use PyTorch's layouts (NCHW images, OIHW
-convolution weights, ``[out, in]`` linear weights). ``conv2d``, ``batch_norm``, ``max_pool2d``
-and ``dropout`` also come in ``*_channels_last`` forms for ``[N, H, W, C]`` activations (the same
-values and gradients as on the NCHW transpose), the faster layout for XLA on CPU.
+convolution weights, ``[out, in]`` linear weights). ``conv2d``, ``batch_norm``, ``max_pool2d``,
+``avg_pool2d``, ``adaptive_avg_pool2d`` and ``dropout`` also take ``layout="NHWC"`` for
+channels-last ``[N, H, W, C]`` activations (the same values and gradients as on the NCHW
+transpose), the faster layout for XLA on CPU.
 """
 
 # --- conv, pooling, linear, activations, shape ---
@@ -25,19 +26,18 @@ from ._activations import (
 from ._conv import (
     conv1d,
     conv2d,
-    conv2d_channels_last,
     conv3d,
     conv_transpose1d,
     conv_transpose2d,
     conv_transpose3d,
 )
 from ._linear import linear
-from ._pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d, max_pool2d_channels_last
+from ._pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from ._shape import flatten
 
 # --- batch norm, dropout, losses ---
-from ._batch_norm import BatchNormState, batch_norm, batch_norm_channels_last
-from ._dropout import dropout, dropout_channels_last
+from ._batch_norm import BatchNormState, batch_norm
+from ._dropout import dropout
 from ._losses import (
     binary_cross_entropy_with_logits,
     cross_entropy,
@@ -70,11 +70,9 @@ from ._instance_norm import instance_norm, local_response_norm
 from ._padding import pad
 from ._pooling import (
     adaptive_avg_pool1d,
-    adaptive_avg_pool2d_channels_last,
     adaptive_max_pool1d,
     adaptive_max_pool2d,
     avg_pool1d,
-    avg_pool2d_channels_last,
     max_pool1d,
 )
 

@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._checks import Layout, is_channels_last
+
 
 class BatchNormState(NamedTuple):
     """The buffers of a PyTorch ``BatchNorm`` layer, as an immutable pytree.
@@ -143,6 +145,7 @@ def batch_norm(
     training: bool,
     momentum: Optional[float] = 0.1,
     eps: float = 1e-5,
+    layout: Layout = "NCHW",
 ) -> tuple[jax.Array, Optional[BatchNormState]]:
     """Batch normalisation over ``[N, C, *]`` inputs, matching ``torch.nn.functional.batch_norm``
     together with the buffer bookkeeping of ``torch.nn.BatchNorm{1,2,3}d.forward``.
@@ -168,6 +171,10 @@ def batch_norm(
         training: keyword-only; selects batch statistics and the buffer update.
         momentum: default 0.1; None selects the cumulative average.
         eps: default 1e-5, added to the variance.
+        layout: keyword-only, ``'NCHW'`` (default, PyTorch's: the channel is dim 1) or
+            ``'NHWC'``: a channels-last ``[N, *, C]`` input (``[N, H, W, C]`` for images) with
+            the channel as the last dim, giving the same statistics, buffer update, errors and
+            gradients as ``'NCHW'`` on the ``[N, C, *]`` transpose.
 
     Returns:
         ``(output, new_state)``; ``output`` has the input's shape and dtype and ``new_state`` is
@@ -180,23 +187,8 @@ def batch_norm(
             (PyTorch's "Expected more than 1 value per channel when training").
         TypeError: non-floating input, parameters or buffers; a non-numeric momentum.
     """
-    return _batch_norm(input, weight, bias, state, training, momentum, eps, channel_axis=1)
-
-
-def batch_norm_channels_last(
-    input: jax.Array,
-    weight: Optional[jax.Array],
-    bias: Optional[jax.Array],
-    state: Optional[BatchNormState],
-    *,
-    training: bool,
-    momentum: Optional[float] = 0.1,
-    eps: float = 1e-5,
-) -> tuple[jax.Array, Optional[BatchNormState]]:
-    """:func:`batch_norm` of a channels-last ``[N, *, C]`` input (``[N, H, W, C]`` for images):
-    the same arguments, statistics, buffer update, errors and gradients as ``batch_norm`` on the
-    ``[N, C, *]`` transpose, with the channel as the last axis."""
-    return _batch_norm(input, weight, bias, state, training, momentum, eps, channel_axis=-1)
+    channel_axis = -1 if is_channels_last("batch_norm", layout) else 1
+    return _batch_norm(input, weight, bias, state, training, momentum, eps, channel_axis)
 
 
 def _batch_norm(input, weight, bias, state, training, momentum, eps, channel_axis):

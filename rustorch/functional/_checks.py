@@ -6,7 +6,7 @@ operation, says what it expected and what it got, and where it can, how to fix i
 from __future__ import annotations
 
 import numbers
-from typing import Sequence
+from typing import Literal, Sequence
 
 
 def check_ndim(op: str, name: str, x, allowed: Sequence[int], layout: str = "") -> None:
@@ -40,3 +40,21 @@ def check_probability(op: str, p) -> None:
     """Raise ``ValueError`` unless ``0 <= p <= 1`` (PyTorch's dropout rule)."""
     if not (isinstance(p, numbers.Real) and not isinstance(p, bool)) or not 0.0 <= p <= 1.0:
         raise ValueError(f"{op}: probability has to be between 0 and 1, but got {p!r}")
+
+
+Layout = Literal["NCHW", "NHWC"]
+"""The activation layouts of the image ops: PyTorch's channels-first ``[N, C, *]`` (named by its
+4-D form; every op's default) and channels-last ``[N, *, C]``."""
+
+
+def is_channels_last(op: str, layout) -> bool:
+    """``layout`` (``'NCHW'`` or ``'NHWC'``) as a flag: True for ``'NHWC'``; raise ``ValueError``
+    for anything else."""
+    if layout == "NCHW":
+        return False
+    if layout == "NHWC":
+        return True
+    raise ValueError(
+        f"{op}: layout must be 'NCHW' (channels first, PyTorch's layout) or 'NHWC' (channels "
+        f"last), got {layout!r}"
+    )

@@ -6,12 +6,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._checks import check_ndim
-from ._conv_lowering import conv_cpu_nchw, conv_cpu_nhwc, use_cpu_lowering
-
-_CHANNELS_LAST_DIMENSION_NUMBERS = ("NHWC", "OIHW", "NHWC")
-# Benchmarks flip this to compare lowerings in one process; it is read at trace time.
-_LOWERING = {"cpu": True}
+from .. import _config
+from ._checks import Layout, check_ndim, is_channels_last
+from ._conv_lowering import conv_cpu_nchw, conv_cpu_nhwc
 
 
 def int_tuple_at_least(op: str, name: str, value, minimum: int, n: int = 2) -> tuple[int, ...]:
@@ -63,6 +60,7 @@ def same_padding(kernel, dilation) -> list[tuple[int, int]]:
 
 _LAYOUTS = {1: "[N, C, L] or unbatched [C, L]", 2: "[N, C, H, W] or unbatched [C, H, W]",
             3: "[N, C, D, H, W] or unbatched [C, D, H, W]"}
+_CHANNELS_LAST_LAYOUTS = {2: "[N, H, W, C] (channels last)"}
 _WEIGHT_LAYOUTS = {1: "kL", 2: "kH, kW", 3: "kD, kH, kW"}
 
 
@@ -167,14 +165,22 @@ def _conv_geometry(input, weight, bias, stride, padding, dilation, groups, n=2, 
     return stride, pads, dilation
 
 
-def _conv_nd(n, input, weight, bias, stride, padding, dilation, groups):
+def _conv_nd(n, input, weight, bias, stride, padding, dilation, groups, layout="NCHW"):
+    """The convolution of every rank and layout: validate on the logical ``[N, C, *spatial]``
+    shape, convolve in the input's own layout, add the bias along its channel axis."""
     op = f"conv{n}d"
-    check_ndim(op, "input", input, (n + 1, n + 2), _LAYOUTS[n])
-    stride, pads, dilation = _conv_geometry(input, weight, bias, stride, padding, dilation, groups, n, op)
+    channels_last = is_channels_last(op, layout)
+    if channels_last:
+        check_ndim(op, "input", input, (n + 2,), _CHANNELS_LAST_LAYOUTS[n])
+        logical = jax.ShapeDtypeStruct((input.shape[0], input.shape[-1]) + input.shape[1:-1], input.dtype)
+    else:
+        check_ndim(op, "input", input, (n + 1, n + 2), _LAYOUTS[n])
+        logical = input
+    stride, pads, dilation = _conv_geometry(logical, weight, bias, stride, padding, dilation, groups, n, op)
     unbatched = input.ndim == n + 1
-    out = _convolve(input[None] if unbatched else input, weight, stride, pads, dilation, groups, False)
+    out = _convolve(input[None] if unbatched else input, weight, stride, pads, dilation, groups, channels_last)
     if bias is not None:
-        out = out + bias.reshape((-1,) + (1,) * n)
+        out = out + (bias if channels_last else bias.reshape((-1,) + (1,) * n))
     return out[0] if unbatched else out
 
 
@@ -194,7 +200,7 @@ _CONV_DOC = """{n}-D cross-correlation, ``torch.nn.functional.conv{n}d``.
         ``'valid'`` (none) or ``'same'`` (output size equals input size; total padding
         ``d*(k-1)`` split with the odd remainder on the high side, as PyTorch does). Default 0.
       dilation: int or one int per spatial dimension, default 1.
-      groups: number of blocked channel groups, default 1.
+      groups: number of blocked channel groups, default 1.{layout_arg}
 
     All configuration arguments are static Python values, so the function is safe under
     ``jax.jit`` with them closed over or marked static.
@@ -212,29 +218,25 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv_nd(1, input, weight, bias, stride, padding, dilation, groups)
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    return _conv_nd(2, input, weight, bias, stride, padding, dilation, groups)
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, layout: Layout = "NCHW"):
+    return _conv_nd(2, input, weight, bias, stride, padding, dilation, groups, layout)
 
 
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv_nd(3, input, weight, bias, stride, padding, dilation, groups)
 
 
+_CONV2D_LAYOUT_ARG = """
+      layout: keyword-only, ``'NCHW'`` (default, PyTorch's) or ``'NHWC'``: a channels-last
+        ``[N, H, W, C_in]`` input (batched only) and ``[N, H_out, W_out, C_out]`` result, with
+        the same values, gradients and errors as ``'NCHW'`` on the transpose; the weight keeps
+        its ``[C_out, C_in // groups, kH, kW]`` layout. XLA's CPU convolution works
+        channels-last, so a network kept in this layout skips a transpose on each side of every
+        convolution."""
+
 for _n, _fn in ((1, conv1d), (2, conv2d), (3, conv3d)):
-    _fn.__doc__ = _CONV_DOC.format(n=_n, layout=_LAYOUTS[_n], kernel=_WEIGHT_LAYOUTS[_n])
-
-
-def conv2d_channels_last(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """:func:`conv2d` of a channels-last ``[N, H, W, C_in]`` input, returning ``[N, H_out, W_out,
-    C_out]``; the weight stays ``[C_out, C_in // groups, kH, kW]``. The same arguments, errors,
-    values and gradients as ``conv2d`` on the ``[N, C, H, W]`` transpose. XLA's CPU convolution
-    works channels-last, so a network kept in this layout skips a transpose on each side of
-    every convolution."""
-    check_ndim("conv2d", "input", input, (4,), "[N, H, W, C] (channels last)")
-    logical = jax.ShapeDtypeStruct((input.shape[0], input.shape[3]) + input.shape[1:3], input.dtype)
-    stride, pads, dilation = _conv_geometry(logical, weight, bias, stride, padding, dilation, groups)
-    out = _convolve(input, weight, stride, pads, dilation, groups, True)
-    return out if bias is None else out + bias
+    _fn.__doc__ = _CONV_DOC.format(n=_n, layout=_LAYOUTS[_n], kernel=_WEIGHT_LAYOUTS[_n],
+                                   layout_arg=_CONV2D_LAYOUT_ARG if _n == 2 else "")
 
 
 def conv_transpose_output_padding(op, input_size, output_size, kernel, stride, padding, dilation):
@@ -348,22 +350,20 @@ for _n, _fn in ((1, conv_transpose1d), (2, conv_transpose2d), (3, conv_transpose
 
 def _convolve(x, weight, stride, pads, dilation, groups, channels_last):
     """The batched convolution of a validated call through the backend's lowering: ``x`` is
-    ``[N, C, *spatial]``, or NHWC with ``channels_last`` (2-D only); the weight is
-    ``[O, I, *k]`` either way. On CPU, 1-D convolutions run as 2-D ones of height 1 so that they
-    share the 2-D lowering."""
+    ``[N, C, *spatial]``, or ``[N, *spatial, C]`` with ``channels_last`` (2-D only); the weight
+    is ``[O, I, *k]`` either way. On CPU, 1-D convolutions run as 2-D ones of height 1 so that
+    they share the 2-D lowering."""
     n = weight.ndim - 2
-    if use_cpu_lowering(groups) and _LOWERING["cpu"] and n in (1, 2):
+    if n in (1, 2) and _config.use_cpu_conv_lowering():
         if n == 1:
             out = conv_cpu_nchw(x[:, :, None, :], weight[:, :, None, :], (1,) + tuple(stride),
                                 [(0, 0)] + list(pads), (1,) + tuple(dilation), groups)
             return out[:, :, 0, :]
         lowering = conv_cpu_nhwc if channels_last else conv_cpu_nchw
         return lowering(x, weight, stride, pads, dilation, groups)
-    if channels_last:
-        spec = _CHANNELS_LAST_DIMENSION_NUMBERS
-    else:
-        spatial = "DHW"[3 - n:]
-        spec = ("NC" + spatial, "OI" + spatial, "NC" + spatial)
+    spatial = "DHW"[3 - n:]
+    activation = "N" + spatial + "C" if channels_last else "NC" + spatial
+    spec = (activation, "OI" + spatial, activation)
     return lax.conv_general_dilated(
         x,
         weight,

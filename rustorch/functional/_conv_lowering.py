@@ -26,6 +26,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from .. import _config
+
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
 
@@ -159,30 +161,9 @@ def _input_grad_col2im(w, dy, x_shape, stride, pads, dilation):
     return lax.slice(total, (0, ph, pw, 0), (batch, ph + x_shape[1], pw + x_shape[2], channels))
 
 
-# Which lowering computes each piece of a dense convolution, by shape. Measured on this
-# project's 2-core CPU with benchmarks/conv_lowerings.py (benchmarks/NOTES.md has the table):
-#
-# * forward: XLA's convolution, except on small output maps (at most _SMALL_MAP_FORWARD output
-#   positions per image), where its cost grows much faster than the arithmetic (ResNet-18's
-#   512 -> 512 3x3 convolution on 2x2 maps, batch 16: 568 ms against 10 ms as one GEMM);
-# * input gradient: XLA's transposed convolution on large output maps; on small ones (at most
-#   _SMALL_MAP_INPUT_GRAD output positions per image) the column gradient ``dy @ w^T`` as one
-#   GEMM spread back onto the input (the same 2x2 case: 571 ms against 6 ms; 256 -> 256 on 4x4
-#   maps: 5.7 against 3.5 ms);
-# * weight gradient: XLA's on large maps with many input channels (at least _XLA_WEIGHT_GRAD_MAP
-#   output positions per image and _XLA_WEIGHT_GRAD_CHANNELS input channels) or large kernels
-#   (at least _XLA_WEIGHT_GRAD_TAPS taps, such as a 7x7 stem), otherwise the batch-chunked
-#   im2col GEMMs (XLA's weight gradient is 2-3x slower with few channels: MNIST's 32 -> 64
-#   convolution at batch 256, 108 ms against 54 ms).
-_SMALL_MAP_FORWARD = 9
-_SMALL_MAP_INPUT_GRAD = 64
-_XLA_WEIGHT_GRAD_MAP = 64
-_XLA_WEIGHT_GRAD_CHANNELS = 64
-_XLA_WEIGHT_GRAD_TAPS = 25
-
-# Forces a piece's lowering ({"forward": "gemm" | "xla", "input_grad": "col2im" | "xla",
-# "weight_grad": "gemm" | "xla"}): the parity tests and benchmarks use it to reach every path.
-_FORCE: dict = {}
+# Which lowering computes each piece is a platform choice: the plan's thresholds (measured with
+# benchmarks/conv_lowerings.py) and the switch that forces a piece's lowering live in
+# rustorch._config, with the measurements behind them.
 
 
 def _plan(x_shape, w_shape, out_size):
@@ -190,13 +171,14 @@ def _plan(x_shape, w_shape, out_size):
     ``w_shape`` and ``out_size`` output positions: ``(forward, input_grad, weight_grad)``."""
     positions = out_size[0] * out_size[1]
     taps, channels = w_shape[0] * w_shape[1], x_shape[3]
-    forward = "gemm" if positions <= _SMALL_MAP_FORWARD else "xla"
-    input_grad = "col2im" if positions <= _SMALL_MAP_INPUT_GRAD else "xla"
-    xla_weight = positions >= _XLA_WEIGHT_GRAD_MAP and (
-        channels >= _XLA_WEIGHT_GRAD_CHANNELS or taps >= _XLA_WEIGHT_GRAD_TAPS)
+    forward = "gemm" if positions <= _config.CONV_PLAN_SMALL_MAP_FORWARD else "xla"
+    input_grad = "col2im" if positions <= _config.CONV_PLAN_SMALL_MAP_INPUT_GRAD else "xla"
+    xla_weight = positions >= _config.CONV_PLAN_XLA_WEIGHT_GRAD_MAP and (
+        channels >= _config.CONV_PLAN_XLA_WEIGHT_GRAD_CHANNELS or taps >= _config.CONV_PLAN_XLA_WEIGHT_GRAD_TAPS)
     weight_grad = "xla" if xla_weight else "gemm"
-    return (_FORCE.get("forward", forward), _FORCE.get("input_grad", input_grad),
-            _FORCE.get("weight_grad", weight_grad))
+    force = _config.CONV_LOWERING_FORCE
+    return (force.get("forward", forward), force.get("input_grad", input_grad),
+            force.get("weight_grad", weight_grad))
 
 
 def _out_size(x_shape, kernel, stride, pads, dilation):
@@ -276,12 +258,6 @@ def _grouped_forward(x, weight, stride, pads, dilation, groups):
     w = jnp.transpose(w, (0, 3, 2, 1)).reshape(groups, len(taps) * in_per_group, out_per_group)
     out = lax.dot_general(columns, w, (((2,), (1,)), ((0,), (0,))))
     return jnp.transpose(out, (1, 0, 2)).reshape(batch, *out_size, out_channels)
-
-
-def use_cpu_lowering(groups: int) -> bool:
-    """Whether :func:`conv_cpu_nchw` applies: the CPU backend (``groups`` selects the lowering
-    inside it)."""
-    return jax.default_backend() == "cpu"
 
 
 def conv_cpu_nhwc(x, weight, stride, pads, dilation, groups=1):

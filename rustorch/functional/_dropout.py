@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._checks import check_probability
+from ._checks import Layout, check_probability, is_channels_last
 
 _MAX_ELEMENTS = 2**32
 
@@ -64,7 +64,8 @@ def _keep_mask(key, keep_probability: float, shape, logical_axes=None) -> jax.Ar
     return bits < jnp.uint32(threshold)
 
 
-def dropout(input: jax.Array, p: float = 0.5, *, key, training: bool = True) -> jax.Array:
+def dropout(input: jax.Array, p: float = 0.5, *, key, training: bool = True,
+            layout: Layout = "NCHW") -> jax.Array:
     """Zero each element with probability ``p`` and scale the kept ones by ``1 / (1 - p)``,
     as ``torch.nn.functional.dropout`` does.
 
@@ -85,21 +86,20 @@ def dropout(input: jax.Array, p: float = 0.5, *, key, training: bool = True) -> 
         key: keyword-only ``jax.random`` key; the same key gives the same mask. It may be None
             only when the call is the identity (``training=False`` or ``p == 0``).
         training: default True.
+        layout: keyword-only, ``'NCHW'`` (default) or ``'NHWC'``: a channels-last ``[N, *, C]``
+            input gets the same mask, values and gradient as ``'NCHW'`` on the ``[N, C, *]``
+            transpose with the same key, because each element is hashed by its index in that
+            layout.
 
     Raises:
-        ValueError: ``p`` outside [0, 1], ``key`` None when a mask must be drawn, or an input of
-            more than ``2**32`` elements.
+        ValueError: ``p`` outside [0, 1], ``key`` None when a mask must be drawn, an input of
+            more than ``2**32`` elements, or an unknown layout.
         TypeError: non-floating ``input``.
     """
-    return _dropout(input, p, key, training, logical_axes=None)
-
-
-def dropout_channels_last(input: jax.Array, p: float = 0.5, *, key, training: bool = True) -> jax.Array:
-    """:func:`dropout` of a channels-last ``[N, *, C]`` input: the same mask, values and
-    gradient as ``dropout`` on the ``[N, C, *]`` transpose with the same key, because each
-    element is hashed by its index in that layout."""
-    ndim = jnp.ndim(input)
-    logical_axes = (0, ndim - 1) + tuple(range(1, ndim - 1)) if ndim > 2 else None
+    logical_axes = None
+    if is_channels_last("dropout", layout):
+        ndim = jnp.ndim(input)
+        logical_axes = (0, ndim - 1) + tuple(range(1, ndim - 1)) if ndim > 2 else None
     return _dropout(input, p, key, training, logical_axes)
 
 

@@ -8,10 +8,26 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ._checks import check_ndim
+from ._checks import Layout, check_ndim, is_channels_last
 from ._conv import check_floating, int_pair_at_least, int_tuple_at_least
 
 _LAYOUT = "[N, C, H, W] or unbatched [C, H, W]"
+_CHANNELS_LAST_LAYOUT = "[N, H, W, C] (channels last)"
+
+_LAYOUT_ARG = """layout: keyword-only, ``'NCHW'`` (default, PyTorch's) or ``'NHWC'``: a channels-last
+        ``[N, H, W, C]`` input (batched only) and ``[N, H_out, W_out, C]`` result, with the
+        same values, gradients and errors as ``'NCHW'`` on the transpose. On CPU, pooling over
+        the outer axes of a channels-last array keeps whole channel vectors contiguous."""
+
+
+def _logical(op, input, layout):
+    """The ``[N, C, H, W]`` (or unbatched) shape the checks and output sizes read, and the two
+    spatial axes of ``input`` in its ``layout``."""
+    if is_channels_last(op, layout):
+        check_ndim(op, "input", input, (4,), _CHANNELS_LAST_LAYOUT)
+        n, h, w, c = input.shape
+        return jax.ShapeDtypeStruct((n, c, h, w), input.dtype), (1, 2)
+    return input, (input.ndim - 2, input.ndim - 1)
 
 
 def _pool_output_size(size, kernel, pad, stride, dilation, ceil_mode):
@@ -203,7 +219,8 @@ def _max_pool(x, axes, kernel, stride, pad, dilation, out):
     return _window_max(x, tuple(axes), kernel, stride, dilation, out)
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
+               layout: Layout = "NCHW"):
     """2-D max pooling, ``torch.nn.functional.max_pool2d`` (without ``return_indices``).
 
     ``out[n, c, y, x] = max_{i,j} input_padded[n, c, s_h*y + d_h*i, s_w*x + d_w*j]`` where the
@@ -221,30 +238,16 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         Default 0.
       dilation: int or pair, default 1.
       ceil_mode: round the output size up instead of down. Default ``False``.
+      {layout_arg}
 
     Raises:
       ValueError: wrong rank, empty input, non-positive kernel/stride/dilation, negative padding
-        or padding above half the kernel, or an output size below 1.
+        or padding above half the kernel, an output size below 1, or an unknown layout.
       TypeError: configuration of the wrong type.
     """
-    geometry = _pool_geometry("max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode)
-    return _max_pool(input, (input.ndim - 2, input.ndim - 1), *geometry)
-
-
-def max_pool2d_channels_last(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """:func:`max_pool2d` of a channels-last ``[N, H, W, C]`` input, returning ``[N, H_out,
-    W_out, C]``: the same arguments, errors, values and gradients as ``max_pool2d`` on the
-    ``[N, C, H, W]`` transpose. On CPU, pooling over the outer axes of a channels-last array
-    keeps whole channel vectors contiguous."""
-    check_ndim("max_pool2d", "input", input, (4,), "[N, H, W, C] (channels last)")
-    logical = jax.ShapeDtypeStruct(_nchw_shape(input.shape), input.dtype)
+    logical, axes = _logical("max_pool2d", input, layout)
     geometry = _pool_geometry("max_pool2d", logical, kernel_size, stride, padding, dilation, ceil_mode)
-    return _max_pool(input, (1, 2), *geometry)
-
-
-def _nchw_shape(channels_last_shape):
-    n, h, w, c = channels_last_shape
-    return (n, c, h, w)
+    return _max_pool(input, axes, *geometry)
 
 
 def _avg_divisors(size, kernel, stride, pad, out, count_include_pad):
@@ -270,6 +273,8 @@ def avg_pool2d(
     ceil_mode=False,
     count_include_pad=True,
     divisor_override=None,
+    *,
+    layout: Layout = "NCHW",
 ):
     """2-D average pooling, ``torch.nn.functional.avg_pool2d``.
 
@@ -287,6 +292,7 @@ def avg_pool2d(
       ceil_mode: round the output size up instead of down. Default ``False``.
       count_include_pad: count the zero padding in the divisor. Default ``True``.
       divisor_override: a non-zero int used as the divisor for every window. Default ``None``.
+      {layout_arg}
 
     Raises:
       ValueError: as :func:`max_pool2d`, and for ``divisor_override == 0``.
@@ -294,11 +300,11 @@ def avg_pool2d(
         configuration of the wrong type.
     """
     op = "avg_pool2d"
-    kernel, stride, pad, _, out = _pool_geometry(op, input, kernel_size, stride, padding, 1, ceil_mode)
+    logical, axes = _logical(op, input, layout)
+    kernel, stride, pad, _, out = _pool_geometry(op, logical, kernel_size, stride, padding, 1, ceil_mode)
     check_floating(op, "input", input)
     _check_avg_divisor(op, divisor_override)
-    return _avg_pool(input, (input.ndim - 2, input.ndim - 1), kernel, stride, pad, out, count_include_pad,
-                     divisor_override)
+    return _avg_pool(input, axes, kernel, stride, pad, out, count_include_pad, divisor_override)
 
 
 def _avg_pool(input, axes, kernel, stride, pad, out, count_include_pad, divisor_override):
@@ -335,31 +341,6 @@ def _check_avg_divisor(op, divisor_override):
             raise ValueError(f"{op}: divisor must be not zero (got divisor_override=0)")
 
 
-def avg_pool2d_channels_last(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                             divisor_override=None):
-    """:func:`avg_pool2d` of a channels-last ``[N, H, W, C]`` input, returning ``[N, H_out,
-    W_out, C]``: the same arguments, errors, values and gradients as on the NCHW transpose."""
-    op = "avg_pool2d"
-    check_ndim(op, "input", input, (4,), "[N, H, W, C] (channels last)")
-    logical = jax.ShapeDtypeStruct(_nchw_shape(input.shape), input.dtype)
-    kernel, stride, pad, _, out = _pool_geometry(op, logical, kernel_size, stride, padding, 1, ceil_mode)
-    check_floating(op, "input", input)
-    _check_avg_divisor(op, divisor_override)
-    return _avg_pool(input, (1, 2), kernel, stride, pad, out, count_include_pad, divisor_override)
-
-
-def adaptive_avg_pool2d_channels_last(input, output_size):
-    """:func:`adaptive_avg_pool2d` of a channels-last ``[N, H, W, C]`` input, returning
-    ``[N, O_h, O_w, C]``: the same arguments, errors, values and gradients as on the NCHW
-    transpose."""
-    check_ndim("adaptive_avg_pool2d", "input", input, (4,), "[N, H, W, C] (channels last)")
-    logical = jax.ShapeDtypeStruct(_nchw_shape(input.shape), input.dtype)
-    out = _adaptive_avg_out(logical, output_size)
-    sums, rows = _adaptive_sum(input, 1, out[0])
-    sums, cols = _adaptive_sum(sums, 2, out[1])
-    return sums / jnp.asarray(np.outer(rows, cols)[:, :, None], input.dtype)
-
-
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -383,7 +364,7 @@ def _adaptive_sum(x, axis, out):
     return jnp.moveaxis(sums, -1, axis), ends - starts
 
 
-def adaptive_avg_pool2d(input, output_size):
+def adaptive_avg_pool2d(input, output_size, *, layout: Layout = "NCHW"):
     """2-D adaptive average pooling, ``torch.nn.functional.adaptive_avg_pool2d``.
 
     Output cell ``i`` of a dimension of input length ``L`` and output length ``O`` averages the
@@ -392,16 +373,21 @@ def adaptive_avg_pool2d(input, output_size):
     Args:
       input: ``[N, C, H, W]`` or unbatched ``[C, H, W]``, floating dtype, non-empty ``C, H, W``.
       output_size: int, or a pair whose entries are ints or ``None`` (keep that input size).
+      {layout_arg}
 
     Raises:
-      ValueError: wrong rank, empty non-batch dimensions, or negative output sizes.
+      ValueError: wrong rank, empty non-batch dimensions, negative output sizes, or an unknown
+        layout.
       TypeError: a non-floating input or a malformed ``output_size``.
     """
-    check_ndim("adaptive_avg_pool2d", "input", input, (3, 4), _LAYOUT)
-    out = _adaptive_avg_out(input, output_size)
-    sums, rows = _adaptive_sum(input, input.ndim - 2, out[0])
-    sums, cols = _adaptive_sum(sums, input.ndim - 1, out[1])
-    return sums / jnp.asarray(np.outer(rows, cols), input.dtype)
+    op = "adaptive_avg_pool2d"
+    logical, axes = _logical(op, input, layout)
+    check_ndim(op, "input", logical, (3, 4), _LAYOUT)
+    out = _adaptive_avg_out(logical, output_size)
+    sums, rows = _adaptive_sum(input, axes[0], out[0])
+    sums, cols = _adaptive_sum(sums, axes[1], out[1])
+    divisors = np.outer(rows, cols).reshape(_place(axes, out, input.ndim))
+    return sums / jnp.asarray(divisors, input.dtype)
 
 
 # ------------------------------------------------------------------------------ 1-D pooling
@@ -556,3 +542,7 @@ def _adaptive_avg_out(input, output_size):
     if min(out) < 0:
         raise ValueError(f"{op}: elements of output_size must be >= 0, got output_size={output_size!r}")
     return out
+
+
+for _fn in (max_pool2d, avg_pool2d, adaptive_avg_pool2d):
+    _fn.__doc__ = _fn.__doc__.replace("{layout_arg}", _LAYOUT_ARG)

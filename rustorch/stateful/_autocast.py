@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .. import _config
 from . import _channels_last
 
 _FLOAT32 = np.dtype(np.float32)
@@ -63,7 +64,7 @@ def backend_device_type() -> str:
     backend, else ``'cpu'`` (the backend is fixed once JAX started it)."""
     global _backend_kind
     if _backend_kind is None:
-        _backend_kind = "cpu" if jax.default_backend() == "cpu" else "cuda"
+        _backend_kind = "cpu" if _config.on_cpu() else "cuda"
     return _backend_kind
 
 

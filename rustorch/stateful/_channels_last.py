@@ -15,17 +15,14 @@ the same model's NCHW step (benchmarks/NOTES.md).
 An op's rule receives the op's positional arguments, where a channels-last activation appears
 as a :class:`ChannelsLast`, and its static keyword arguments; it returns the op's output(s),
 possibly as ``ChannelsLast``, or ``NotImplemented`` to have the interpreter run the NCHW op.
+Whether programs use the pass is a platform choice (``rustorch._config.use_channels_last_pass``:
+CPU only, ``RUSTORCH_CHANNELS_LAST=0`` turns it off).
 """
 from __future__ import annotations
 
-import os
-
-import jax
 import jax.numpy as jnp
 
 from .. import functional as F
-
-ENV_SWITCH = "RUSTORCH_CHANNELS_LAST"
 
 
 class ChannelsLast:
@@ -50,12 +47,6 @@ _RULES: dict = {}
 def register(op, rule) -> None:
     """Give ``op`` (a function the facade records) a channels-last form ``rule(args, static)``."""
     _RULES[op] = rule
-
-
-def enabled() -> bool:
-    """Whether programs built now use the layout pass: on the CPU backend, unless
-    ``RUSTORCH_CHANNELS_LAST=0``. GPUs keep NCHW, which their convolutions handle natively."""
-    return os.environ.get(ENV_SWITCH, "1") != "0" and jax.default_backend() == "cpu"
 
 
 def as_nchw(value):
@@ -100,19 +91,23 @@ def register_elementwise(op) -> None:
     register(op, rule)
 
 
-def register_on_activation(op, channels_last_op, produces_from_nchw=False) -> None:
+def register_on_activation(op, produces_from_nchw=False) -> None:
     """Register an op whose first argument is a 4-D activation and whose other arguments are
-    not: ``channels_last_op(nhwc, *rest, **static)`` computes it channels-last and returns the
-    channels-last array first (then any further outputs, such as batch statistics). With
-    ``produces_from_nchw`` the op also takes an NCHW input channels-last (a convolution, whose
-    CPU kernel transposes it anyway); otherwise the rule applies only to channels-last input."""
+    not, and which takes a ``layout`` keyword (``'NCHW'`` by default): ``op(nhwc, *rest,
+    **static, layout='NHWC')`` computes it channels-last and returns the channels-last array
+    first (then any further outputs, such as batch statistics). With ``produces_from_nchw`` the
+    op also takes an NCHW input channels-last (a convolution, whose CPU kernel transposes it
+    anyway); otherwise the rule applies only to channels-last input. A call recorded with a
+    layout of its own runs as recorded."""
 
     def rule(args, static):
+        if static.get("layout", "NCHW") != "NCHW":
+            return NotImplemented
         first, rest = args[0], [as_nchw(a) for a in args[1:]]
         if not isinstance(first, ChannelsLast):
             if not produces_from_nchw or jnp.ndim(first) != 4:
                 return NotImplemented
-        out = channels_last_op(as_nhwc(first), *rest, **static)
+        out = op(as_nhwc(first), *rest, **dict(static, layout="NHWC"))
         if isinstance(out, tuple):
             return (ChannelsLast(out[0]),) + tuple(out[1:])
         return ChannelsLast(out)
@@ -120,8 +115,8 @@ def register_on_activation(op, channels_last_op, produces_from_nchw=False) -> No
     register(op, rule)
 
 
-register_on_activation(F.conv2d, F.conv2d_channels_last, produces_from_nchw=True)
-register_on_activation(F.max_pool2d, F.max_pool2d_channels_last)
+register_on_activation(F.conv2d, produces_from_nchw=True)
+register_on_activation(F.max_pool2d)
 for _op in (F.relu, F.leaky_relu, F.gelu, F.sigmoid, F.tanh, F.elu, F.silu, F.softplus, F.hardtanh,
             jnp.add, jnp.subtract, jnp.multiply, jnp.true_divide, jnp.negative):
     register_elementwise(_op)

@@ -38,7 +38,6 @@ from __future__ import annotations
 import collections
 import functools
 import itertools
-import os
 import sys
 import threading
 from typing import Any, Callable, NamedTuple
@@ -48,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .. import _config
 from . import _channels_last
 from ._recompiles import (  # noqa: F401  (re-exported: the public diagnostics)
     RecompileError,
@@ -60,7 +60,7 @@ from ._recompiles import (  # noqa: F401  (re-exported: the public diagnostics)
 )
 from . import _recompiles
 
-PROGRAM_CACHE_SIZE = int(os.environ.get("RUSTORCH_PROGRAM_CACHE_SIZE", "256"))
+PROGRAM_CACHE_SIZE = _config.program_cache_size()
 """Compiled programs kept (least recently used dropped first); ``RUSTORCH_PROGRAM_CACHE_SIZE``."""
 
 SHAPE_CACHE_SIZE = 8192
@@ -691,7 +691,7 @@ def key_of(p: Plan, with_cotangent: bool) -> ProgramKey:
         )
     donated = tuple(i for i in dict.fromkeys(p.donatable) if i not in diff_leaves) if DONATE else ()
     return ProgramKey(tuple(p.ops), tuple(p.leaf_specs), tuple(p.outputs), p.root, diff_leaves,
-                      with_cotangent, _channels_last.enabled(), donated=donated)
+                      with_cotangent, _config.use_channels_last_pass(), donated=donated)
 
 
 # ------------------------------------------------------------------------------ compile
@@ -802,7 +802,7 @@ def _program(key: ProgramKey, spmd=None):
     return program
 
 
-DONATE = os.environ.get("RUSTORCH_DONATE", "1") not in ("", "0")
+DONATE = _config.donate_replaced_buffers()
 """Let programs reuse the memory of the arrays an optimizer step replaces (``RUSTORCH_DONATE=0``
 turns it off)."""
 

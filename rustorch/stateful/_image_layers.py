@@ -35,8 +35,8 @@ for _op in (F.relu6, F.hardsigmoid, F.hardswish, F.mish):
 # Channels-last forms of the other ops image networks chain between convolutions (the layout
 # pass, ``_channels_last``): average pooling (DenseNet's transitions, global pooling) and
 # concatenation along the channels (DenseNet's blocks), so those networks stay channels-last.
-_channels_last.register_on_activation(F.avg_pool2d, F.avg_pool2d_channels_last)
-_channels_last.register_on_activation(F.adaptive_avg_pool2d, F.adaptive_avg_pool2d_channels_last)
+_channels_last.register_on_activation(F.avg_pool2d)
+_channels_last.register_on_activation(F.adaptive_avg_pool2d)
 
 
 def _concatenate_channels_rule(args, static):

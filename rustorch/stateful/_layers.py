@@ -6,7 +6,6 @@ PyTorch's ``reset_parameters`` with keys from the default generator (``rustorch.
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import jax
@@ -113,33 +112,28 @@ class Linear(Module):
 
 # ------------------------------------------------------------------------------ batch norm
 
-def _normalize(channels_last):
-    return F.batch_norm_channels_last if channels_last else F.batch_norm
-
-
-# The recorded batch norm ops; ``channels_last=True`` is their form for the interpreter's
-# layout pass (``_channels_last``), which then feeds them ``[N, H, W, C]`` activations.
+# The recorded batch norm ops; ``layout="NHWC"`` is their form for the interpreter's layout pass
+# (``_channels_last``), which then feeds them ``[N, H, W, C]`` activations.
 def _batch_norm_train(x, weight, bias, running_mean, running_var, num_batches_tracked, *, momentum, eps,
-                      channels_last=False):
+                      layout="NCHW"):
     state = F.BatchNormState(running_mean, running_var, num_batches_tracked)
-    y, new = _normalize(channels_last)(x, weight, bias, state, training=True, momentum=momentum, eps=eps)
+    y, new = F.batch_norm(x, weight, bias, state, training=True, momentum=momentum, eps=eps, layout=layout)
     return y, new.running_mean, new.running_var, new.num_batches_tracked
 
 
-def _batch_norm_eval(x, weight, bias, running_mean, running_var, num_batches_tracked, *, eps,
-                     channels_last=False):
+def _batch_norm_eval(x, weight, bias, running_mean, running_var, num_batches_tracked, *, eps, layout="NCHW"):
     state = F.BatchNormState(running_mean, running_var, num_batches_tracked)
-    y, _ = _normalize(channels_last)(x, weight, bias, state, training=False, eps=eps)
+    y, _ = F.batch_norm(x, weight, bias, state, training=False, eps=eps, layout=layout)
     return y
 
 
-def _batch_norm_stateless(x, weight, bias, *, eps, channels_last=False):
-    y, _ = _normalize(channels_last)(x, weight, bias, None, training=True, eps=eps)
+def _batch_norm_stateless(x, weight, bias, *, eps, layout="NCHW"):
+    y, _ = F.batch_norm(x, weight, bias, None, training=True, eps=eps, layout=layout)
     return y
 
 
 for _op in (_batch_norm_train, _batch_norm_eval, _batch_norm_stateless):
-    _channels_last.register_on_activation(_op, functools.partial(_op, channels_last=True))
+    _channels_last.register_on_activation(_op)
 # Backward reads the input and the weight, not the running statistics the op replaces.
 _graph.register_saved(_batch_norm_train, inputs=(0, 1), outputs=False)
 
@@ -239,12 +233,11 @@ class BatchNorm2d(_BatchNorm):
 
 # ---------------------------------------------------------------------------------- dropout
 
-def _dropout_op(x, key, counter, *, p, channels_last=False):
-    drop = F.dropout_channels_last if channels_last else F.dropout
-    return drop(x, p, key=jax.random.fold_in(key, counter), training=True)
+def _dropout_op(x, key, counter, *, p, layout="NCHW"):
+    return F.dropout(x, p, key=jax.random.fold_in(key, counter), training=True, layout=layout)
 
 
-_channels_last.register_on_activation(_dropout_op, functools.partial(_dropout_op, channels_last=True))
+_channels_last.register_on_activation(_dropout_op)
 
 
 def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):

@@ -20,17 +20,16 @@ while a multi-process group is active (every rank must run the same programs), a
 """
 from __future__ import annotations
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _config
 from .. import functional as F
 from . import _autocast, _graph, _shared
 from ._variable import Variable, apply, recorded_zeros_like
 
-FUSED_STEP = os.environ.get("RUSTORCH_FUSED_STEP", "1") not in ("", "0")
+FUSED_STEP = _config.fused_optimizer_step()
 """Record ``optimizer.step()`` into the next program (default) rather than running it at once;
 ``RUSTORCH_FUSED_STEP=0`` turns it off (for A/B measurements)."""
 

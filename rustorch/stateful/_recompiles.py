@@ -18,6 +18,8 @@ import sys
 import threading
 import warnings
 
+from .. import _config
+
 logger = logging.getLogger("rustorch")
 
 WARN_AFTER = 8
@@ -29,7 +31,7 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 class _Stats:
     compiles = 0
     evaluations = 0
-    explain = os.environ.get("RUSTORCH_EXPLAIN_RECOMPILES", "") not in ("", "0")
+    explain = _config.explain_recompiles()
     forbidden = 0
 
 

@@ -107,9 +107,19 @@ def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False
     return _like(lambda shape, dt: jnp.full(shape, fill_value, dt), input, dtype, device, requires_grad)
 
 
+@functools.partial(jax.jit, static_argnames=("sampler", "shape", "dtype"))
+def _sample(key, counter, *, sampler, shape, dtype):
+    return sampler(jax.random.fold_in(key, counter), shape, dtype)
+
+
 def _draw(sampler, shape, dtype, device, generator, requires_grad):
-    key = (generator or _random.default_generator).next_key()
-    return _made(sampler(key, shape, dtype), device, requires_grad)
+    """A random tensor from ``generator``'s next draw, computed at once (one dispatch: folding
+    the counter into the key and sampling are one compiled function per shape). Drawn eagerly
+    rather than recorded, so data made once before a loop is an input of the loop's program,
+    never a part of its first step's."""
+    generator = generator or _random.default_generator
+    sample = _sample(generator.key, generator.next_counter(), sampler=sampler, shape=shape, dtype=dtype)
+    return _made(sample, device, requires_grad)
 
 
 def randn(*size, dtype=None, device=None, generator=None, requires_grad=False, layout=None,

@@ -112,3 +112,22 @@ def test_recompile_warning_names_the_line():
     assert len(found) == 1
     assert found[0].filename == __file__ and "programs of the same ops" in str(found[0].message)
     assert "test_engine_scalars.py" in str(found[0].message)
+
+
+def test_random_batches_drawn_every_step_replay_one_program():
+    """regression's get_batch: torch.randn every step; each draw differs, the sequence is the
+    seed's, and the training step is compiled once."""
+    model = nn.Linear(4, 1)
+    draws = []
+    for seed in (7, 7, 8):
+        rustorch.manual_seed(seed)
+        for step in range(4):
+            if (seed, step) == (7, 2):
+                counts = (rustorch.compile_count(), backend_compiles())
+            x = rustorch.randn(8, 4)
+            model(x).pow(2).mean().backward()
+            draws.append(np.asarray(x))
+    assert (rustorch.compile_count(), backend_compiles()) == counts
+    assert not np.array_equal(draws[0], draws[1])
+    np.testing.assert_array_equal(np.stack(draws[:4]), np.stack(draws[4:8]))
+    assert not np.array_equal(draws[0], draws[8])

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import rustorch
-from rustorch import nn
+import rustorch.functional as F
+from rustorch import _config, nn
 from rustorch.stateful import _channels_last
 from tests.torch_compare import assert_close
 
@@ -41,7 +42,7 @@ class _Mixed(nn.Module):
 
 
 def _train_steps(monkeypatch, enabled, steps=3):
-    monkeypatch.setenv(_channels_last.ENV_SWITCH, "1" if enabled else "0")
+    monkeypatch.setenv(_config.CHANNELS_LAST_ENV, "1" if enabled else "0")
     rustorch.manual_seed(0)
     model = _Mixed()
     optimizer = rustorch.optim.Adam(model.parameters(), lr=1e-2)
@@ -73,7 +74,7 @@ def test_layout_pass_changes_no_value(monkeypatch):
 
 
 def test_layout_pass_keeps_activations_channels_last(monkeypatch):
-    if not _channels_last.enabled():
+    if not _config.use_channels_last_pass():
         pytest.skip("the layout pass runs on the CPU backend only")
     created = []
     original = _channels_last.ChannelsLast.__init__
@@ -100,3 +101,22 @@ def test_switching_the_pass_is_explained(monkeypatch, caplog):
         rustorch.explain_recompiles(False)
     if jax.default_backend() == "cpu":
         assert any("channels-last layout pass is off" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_call_recorded_with_a_layout_runs_as_recorded(monkeypatch, enabled):
+    """``nn.functional`` ops take the ``layout`` keyword of their functional form. A call
+    recorded with ``layout="NHWC"`` reads its input as NHWC even when the pass holds that input
+    channels-last (as the transpose of the NCHW value the user sees)."""
+    monkeypatch.setenv(_config.CHANNELS_LAST_ENV, "1" if enabled else "0")
+    rustorch.manual_seed(0)
+    conv = nn.Conv2d(3, 4, 3, padding=1)
+    rng = np.random.default_rng(1)
+    x = rustorch.tensor(rng.standard_normal((2, 3, 6, 6)).astype(np.float32))
+    w = rustorch.tensor(rng.standard_normal((5, 6, 3, 3)).astype(np.float32))
+    h = conv(x)  # [2, 4, 6, 6], read below as an NHWC array of 6 channels
+    pooled = nn.functional.max_pool2d(h, 2, layout="NHWC")
+    convolved = nn.functional.conv2d(h, w, padding=1, layout="NHWC")
+    h_value = jax.numpy.asarray(np.asarray(h))
+    assert_close(np.asarray(pooled), F.max_pool2d(h_value, 2, layout="NHWC"))
+    assert_close(np.asarray(convolved), F.conv2d(h_value, jax.numpy.asarray(np.asarray(w)), padding=1, layout="NHWC"))

@@ -1,4 +1,4 @@
-"""The ``*_channels_last`` functions equal their NCHW counterparts on the transposed input:
+"""The ops with ``layout="NHWC"`` equal their NCHW form on the transposed input:
 values, gradients, buffers, dropout masks and errors."""
 import jax
 import jax.numpy as jnp
@@ -57,7 +57,7 @@ def test_conv2d_channels_last(c_in, kwargs):
     b = _random(rng, (6,))
     _check_same_values_and_grads(
         lambda x, w, b: F.conv2d(x, w, b, **kwargs),
-        lambda x, w, b: F.conv2d_channels_last(x, w, b, **kwargs),
+        lambda x, w, b: F.conv2d(x, w, b, **kwargs, layout="NHWC"),
         x, w, b,
     )
 
@@ -70,7 +70,7 @@ def test_max_pool2d_channels_last(kwargs):
     rng = np.random.default_rng(1)
     x = jnp.asarray(rng.integers(0, 4, size=(2, 3, 9, 8)).astype(np.float32))  # ties
     _check_same_values_and_grads(
-        lambda x: F.max_pool2d(x, **kwargs), lambda x: F.max_pool2d_channels_last(x, **kwargs), x
+        lambda x: F.max_pool2d(x, **kwargs), lambda x: F.max_pool2d(x, **kwargs, layout="NHWC"), x
     )
 
 
@@ -83,11 +83,11 @@ def test_batch_norm_channels_last(training, momentum):
     kwargs = dict(training=training, momentum=momentum)
     _check_same_values_and_grads(
         lambda x, w, b: F.batch_norm(x, w, b, state, **kwargs)[0],
-        lambda x, w, b: F.batch_norm_channels_last(x, w, b, state, **kwargs)[0],
+        lambda x, w, b: F.batch_norm(x, w, b, state, **kwargs, layout="NHWC")[0],
         x, w, b,
     )
     _, expected = F.batch_norm(x, w, b, state, **kwargs)
-    _, got = F.batch_norm_channels_last(_nhwc(x), w, b, state, **kwargs)
+    _, got = F.batch_norm(_nhwc(x), w, b, state, **kwargs, layout="NHWC")
     for g, e in zip(got, expected):
         assert_close(g, e)
 
@@ -97,23 +97,46 @@ def test_dropout_channels_last_draws_the_same_mask():
     x = _random(rng, (3, 4, 5, 6))
     key = jax.random.key(4)
     np.testing.assert_array_equal(
-        _nchw(F.dropout_channels_last(_nhwc(x), 0.3, key=key)), F.dropout(x, 0.3, key=key)
+        _nchw(F.dropout(_nhwc(x), 0.3, key=key, layout="NHWC")), F.dropout(x, 0.3, key=key)
     )
     flat = _random(rng, (7, 9))  # no spatial axes: channels last is the NCHW layout
-    np.testing.assert_array_equal(F.dropout_channels_last(flat, 0.3, key=key), F.dropout(flat, 0.3, key=key))
+    np.testing.assert_array_equal(F.dropout(flat, 0.3, key=key, layout="NHWC"), F.dropout(flat, 0.3, key=key))
 
 
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: F.conv2d_channels_last(jnp.ones((2, 5, 5, 3)), jnp.ones((4, 2, 3, 3))),
+        (lambda: F.conv2d(jnp.ones((2, 5, 5, 3)), jnp.ones((4, 2, 3, 3)), layout="NHWC"),
          r"to have 2 channels.*got 3 channels"),
-        (lambda: F.conv2d_channels_last(jnp.ones((5, 5, 3)), jnp.ones((4, 3, 3, 3))), r"\[N, H, W, C\]"),
-        (lambda: F.max_pool2d_channels_last(jnp.ones((2, 3, 3, 4)), 5), "too small"),
-        (lambda: F.batch_norm_channels_last(jnp.ones((2, 3, 3, 4)), jnp.ones(3), None, None, training=True),
+        (lambda: F.conv2d(jnp.ones((5, 5, 3)), jnp.ones((4, 3, 3, 3)), layout="NHWC"), r"\[N, H, W, C\]"),
+        (lambda: F.max_pool2d(jnp.ones((2, 3, 3, 4)), 5, layout="NHWC"), "too small"),
+        (lambda: F.batch_norm(jnp.ones((2, 3, 3, 4)), jnp.ones(3), None, None, training=True, layout="NHWC"),
          r"4 elements \(one per channel, dim 3"),
     ],
 )
 def test_channels_last_errors_name_the_problem(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    "op, call",
+    [
+        ("conv2d", lambda: F.conv2d(jnp.ones((1, 2, 4, 4)), jnp.ones((3, 2, 3, 3)), layout="NWHC")),
+        ("max_pool2d", lambda: F.max_pool2d(jnp.ones((1, 2, 4, 4)), 2, layout="channels_last")),
+        ("avg_pool2d", lambda: F.avg_pool2d(jnp.ones((1, 2, 4, 4)), 2, layout="nhwc")),
+        ("adaptive_avg_pool2d", lambda: F.adaptive_avg_pool2d(jnp.ones((1, 2, 4, 4)), 2, layout=None)),
+        ("batch_norm", lambda: F.batch_norm(jnp.ones((2, 3, 4)), None, None, None, training=True, layout="NCL")),
+        ("dropout", lambda: F.dropout(jnp.ones((2, 3)), 0.5, key=None, training=False, layout="NHCW")),
+    ],
+)
+def test_an_unknown_layout_is_refused(op, call):
+    with pytest.raises(ValueError, match=rf"^{op}: layout must be 'NCHW' .* or 'NHWC' .*, got"):
+        call()
+
+
+@pytest.mark.parametrize("op", ["avg_pool2d", "adaptive_avg_pool2d"])
+def test_channels_last_pooling_needs_a_batch(op):
+    args = (2,) if op == "avg_pool2d" else ((2, 2),)
+    with pytest.raises(ValueError, match=rf"{op}: expected input to be 4-D \(\[N, H, W, C\]"):
+        getattr(F, op)(jnp.ones((4, 4, 3)), *args, layout="NHWC")

@@ -9,6 +9,7 @@ import torch.nn.functional as TF
 from torch_compare import assert_close, to_torch
 
 import rustorch.functional as F
+from rustorch import _config
 from rustorch.functional import _conv_lowering
 
 PATHS = {
@@ -45,7 +46,7 @@ def _check(x_shape, w_shape, kwargs, seed, channels_last=False):
     expected.backward(to_torch(cot))
     if channels_last:
         def conv(x, w, b):
-            nhwc = F.conv2d_channels_last(jnp.transpose(x, (0, 2, 3, 1)), w, b, **kwargs)
+            nhwc = F.conv2d(jnp.transpose(x, (0, 2, 3, 1)), w, b, **kwargs, layout="NHWC")
             return jnp.transpose(nhwc, (0, 3, 1, 2))
     else:
         def conv(x, w, b):
@@ -61,7 +62,7 @@ def _check(x_shape, w_shape, kwargs, seed, channels_last=False):
 @pytest.mark.parametrize("path", sorted(PATHS))
 @pytest.mark.parametrize("index", range(len(CONFIGS)))
 def test_each_lowering_matches_torch(monkeypatch, path, index):
-    monkeypatch.setattr(_conv_lowering, "_FORCE", PATHS[path])
+    monkeypatch.setattr(_config, "CONV_LOWERING_FORCE", PATHS[path])
     x_shape, w_shape, kwargs = CONFIGS[index]
     _check(x_shape, w_shape, kwargs, seed=index, channels_last=index % 2 == 1)
 

@@ -103,7 +103,7 @@ def test_grouped_conv2d_channels_last_matches_nchw():
     x = rng.standard_normal((2, 8, 6, 6)).astype(np.float32)
     w = rng.standard_normal((8, 2, 3, 3)).astype(np.float32)
     nchw = F.conv2d(jnp.asarray(x), jnp.asarray(w), padding=1, groups=4)
-    nhwc = F.conv2d_channels_last(jnp.asarray(x.transpose(0, 2, 3, 1)), jnp.asarray(w), padding=1, groups=4)
+    nhwc = F.conv2d(jnp.asarray(x.transpose(0, 2, 3, 1)), jnp.asarray(w), padding=1, groups=4, layout="NHWC")
     assert_close(jnp.transpose(nhwc, (0, 3, 1, 2)), np.asarray(nchw))
 
 

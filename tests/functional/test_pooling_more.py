@@ -124,7 +124,7 @@ def test_pooling_errors():
 def test_avg_pool2d_channels_last_matches_nchw(kwargs):
     x = np.random.default_rng(0).standard_normal((2, 3, 7, 6)).astype(np.float32)
     nchw = F.avg_pool2d(jnp.asarray(x), **kwargs)
-    nhwc = F.avg_pool2d_channels_last(jnp.asarray(x.transpose(0, 2, 3, 1)), **kwargs)
+    nhwc = F.avg_pool2d(jnp.asarray(x.transpose(0, 2, 3, 1)), **kwargs, layout="NHWC")
     assert_close(jnp.transpose(nhwc, (0, 3, 1, 2)), np.asarray(nchw))
-    adaptive = F.adaptive_avg_pool2d_channels_last(jnp.asarray(x.transpose(0, 2, 3, 1)), (3, 4))
+    adaptive = F.adaptive_avg_pool2d(jnp.asarray(x.transpose(0, 2, 3, 1)), (3, 4), layout="NHWC")
     assert_close(jnp.transpose(adaptive, (0, 3, 1, 2)), np.asarray(F.adaptive_avg_pool2d(jnp.asarray(x), (3, 4))))
