@@ -29,6 +29,12 @@ Variable                                    Default      Effect (read when)
 ``RUSTORCH_PROGRAM_CACHE_SIZE``             256          compiled facade programs kept (at import)
 ``RUSTORCH_EXPLAIN_RECOMPILES``             off          log why each facade cache miss happened
                                                          (at import)
+``RUSTORCH_FUSED_STEP``                     on           ``optimizer.step()`` recorded into the next
+                                                         program (one program per training step);
+                                                         off: its own program at once (at import)
+``RUSTORCH_DONATE``                         on           programs reuse the buffers of the
+                                                         parameters and optimizer state a step
+                                                         replaces (at import)
 ``RUSTORCH_DATA``                           unset        the MNIST folder of ``rustorch.datasets``
 ``RUSTORCH_MNIST_MIRRORS``                  unset        MNIST download mirrors (comma-separated)
 ``RUSTORCH_WIKITEXT``                       unset        the wikitext-2 folder
@@ -74,6 +80,8 @@ COMPILATION_CACHE_ENV = "RUSTORCH_COMPILATION_CACHE"
 CACHE_DIR_ENV = "RUSTORCH_CACHE_DIR"
 PROGRAM_CACHE_SIZE_ENV = "RUSTORCH_PROGRAM_CACHE_SIZE"
 EXPLAIN_RECOMPILES_ENV = "RUSTORCH_EXPLAIN_RECOMPILES"
+FUSED_STEP_ENV = "RUSTORCH_FUSED_STEP"
+DONATE_ENV = "RUSTORCH_DONATE"
 DATA_ENV = "RUSTORCH_DATA"
 MNIST_MIRRORS_ENV = "RUSTORCH_MNIST_MIRRORS"
 WIKITEXT_ENV = "RUSTORCH_WIKITEXT"
@@ -83,6 +91,8 @@ _SWITCH_DEFAULTS = {
     MALLOC_TUNING_ENV: True,
     COMPILATION_CACHE_ENV: True,
     EXPLAIN_RECOMPILES_ENV: False,
+    FUSED_STEP_ENV: True,
+    DONATE_ENV: True,
 }
 DEFAULT_PROGRAM_CACHE_SIZE = 256
 
@@ -192,3 +202,15 @@ def explain_recompiles() -> bool:
     """Whether the facade logs each recompile's reason from the start
     (``RUSTORCH_EXPLAIN_RECOMPILES``, off by default)."""
     return switch_on(EXPLAIN_RECOMPILES_ENV)
+
+
+def fused_optimizer_step() -> bool:
+    """Whether ``optimizer.step()`` records its update into the next program (the default)
+    rather than running it at once (``RUSTORCH_FUSED_STEP=0``)."""
+    return switch_on(FUSED_STEP_ENV)
+
+
+def donate_replaced_buffers() -> bool:
+    """Whether facade programs donate the parameters and optimizer state an optimizer step
+    replaces, so that the new values reuse their memory (``RUSTORCH_DONATE=0`` turns it off)."""
+    return switch_on(DONATE_ENV)

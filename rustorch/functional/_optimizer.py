@@ -95,7 +95,13 @@ def scalar_hyperparameter(op: str, name: str, value, valid: Callable[[float], bo
         raise TypeError(f"{op}: {name} must be a real number, got {value!r}")
     if not valid(number):
         raise ValueError(f"{op}: " + message.format(value=value))
-    return jnp.asarray(number, dtype=jnp.float32)
+    return _float32_scalar(number)
+
+
+def _float32_scalar(number: float):
+    """A float32 scalar array, put on the device without running an XLA computation (a
+    learning rate changed at every step costs a transfer, not a program dispatch)."""
+    return jax.device_put(np.float32(number))
 
 
 def complement_hyperparameter(op: str, name: str, value, valid, message: str):
@@ -109,7 +115,7 @@ def complement_hyperparameter(op: str, name: str, value, valid, message: str):
     if isinstance(value, Tracer):
         return 1 - scalar_hyperparameter(op, name, value, valid, message)
     scalar_hyperparameter(op, name, value, valid, message)
-    return jnp.asarray(1.0 - float(value), dtype=jnp.float32)
+    return _float32_scalar(1.0 - float(value))
 
 
 def check_betas(op: str, betas) -> tuple[Any, Any]:

@@ -38,6 +38,7 @@ from __future__ import annotations
 import collections
 import functools
 import itertools
+import sys
 import threading
 from typing import Any, Callable, NamedTuple
 
@@ -71,6 +72,11 @@ MAX_PENDING_AGE = 16
 MAX_PENDING_DEPTH = 10000
 """Pending ops in a chain before extending it evaluates it."""
 
+MAX_FUSED_UPDATE_DEPTH = 8
+"""Pending ops behind a leaf's in-place update (an optimizer step, ``p.add_`` under no_grad)
+beyond which the update is computed before the leaf is used, rather than in the program that
+uses it: a loop of updates with no program in between stays a chain of short programs."""
+
 
 class Aval(NamedTuple):
     """The abstract value of an array: its shape and dtype (weakly typed for Python numbers)."""
@@ -85,16 +91,36 @@ class Leaf:
 
     ``var`` is set only when the gradient must flow back to that Variable; ``source`` is the
     Variable the value was read from and ``version`` its in-place version at that moment.
+
+    A *bound* leaf (``pending`` is a ``(Node, output)`` pair, ``array`` None) is a leaf Variable
+    whose value is still to be computed by a recorded no-grad node: a parameter right after
+    ``optimizer.step()`` (or ``p.add_(...)`` under ``no_grad``). A program that differentiates
+    through it computes the producer first and differentiates with respect to its output, so
+    the update and the next forward and backward pass run as one program.
     """
 
-    __slots__ = ("array", "var", "aval", "source", "version")
+    __slots__ = ("array", "var", "aval", "source", "version", "pending")
 
-    def __init__(self, array, var=None, aval=None, source=None, version=0):
+    def __init__(self, array, var=None, aval=None, source=None, version=0, pending=None):
         self.array = array
         self.var = var
         self.aval = aval if aval is not None else Aval(tuple(array.shape), array.dtype)
         self.source = source
         self.version = version
+        self.pending = pending
+
+    def resolve(self) -> bool:
+        """A bound leaf whose producer has run becomes an ordinary leaf; returns whether the
+        value is known now."""
+        pending = self.pending
+        if pending is None:
+            return True
+        node, index = pending
+        if node.values is None or node.values[index] is None:
+            return False
+        self.array = node.values[index]
+        self.pending = None
+        return True
 
 
 _WEAK_FLOAT = np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
@@ -134,12 +160,16 @@ class Node:
     ``dirty`` maps outputs overwritten in place to when (nodes recorded before read the old
     value); ``serial`` orders nodes by recording; ``born``/``depth`` the age and length of the
     pending chain it ends; ``followers`` holds weak references to pending aliases of its outputs
-    (``detach()``, ``.data``), computed whenever this node is.
+    (``detach()``, ``.data``), computed whenever this node is; ``donate`` lists the positions of
+    inputs whose arrays the node replaces (an optimizer step's old parameters and state), in
+    the order of the outputs that replace them: a program may reuse their memory for those
+    outputs when nothing else holds them.
     """
 
     __slots__ = (
         "op", "static", "inputs", "avals", "multi", "requires_grad", "values", "outputs",
-        "freed", "state", "checks", "dirty", "born", "depth", "serial", "followers", "__weakref__",
+        "freed", "state", "checks", "dirty", "born", "depth", "serial", "followers", "donate",
+        "__weakref__",
     )
 
     def __init__(self, op, static, inputs, avals, multi, requires_grad):
@@ -156,6 +186,7 @@ class Node:
         self.checks = None
         self.dirty = None
         self.followers = None
+        self.donate = ()
         self.serial = next(_serials)
         born = _recompiles.stats.evaluations
         depth = 0
@@ -421,16 +452,17 @@ def program_cache_size() -> int:
 
 # ------------------------------------------------------------------------ the program key
 
-LEAF, NODE, CONST = "leaf", "node", "const"
+LEAF, NODE, CONST, BOUND = "leaf", "node", "const", "bound"
 
 
 class Arg(NamedTuple):
     """One argument of a recorded op inside a program."""
 
-    kind: str        # LEAF (a program input), NODE (an earlier op's output) or CONST
+    kind: str        # LEAF (a program input), NODE (an earlier op's output), CONST, or BOUND
+                     # (an earlier op's output that backward treats as the leaf ``value``)
     index: int       # the leaf's position, or the producing op's position
-    output: int      # NODE: which output of the producing op
-    value: Any       # CONST: the value
+    output: int      # NODE, BOUND: which output of the producing op
+    value: Any       # CONST: the value; BOUND: the position of the leaf that takes the gradient
     stop: bool       # NODE: the edge carries no gradient (lax.stop_gradient in a backward)
 
 
@@ -458,6 +490,7 @@ class ProgramKey(NamedTuple):
     with_cotangent: bool   # the backward takes the output gradient as an argument
     channels_last: bool    # the CPU layout pass (see _channels_last)
     spmd: Any = None       # the key of a multi-process plan from ``spmd_hook`` (None: this process alone)
+    donated: tuple = ()    # leaf positions passed as donated buffers (see Node.donate)
 
 
 class BackwardTwiceError(RuntimeError):
@@ -501,6 +534,7 @@ class Plan:
         self._leaf_index: dict = {}
         self.outputs: list = []
         self.checks: list = []        # (output slot, exception, message)
+        self.donatable: list = []     # leaf positions read only by a node that replaces them
         self.root = None
 
     def leaf(self, array, aval, var) -> Arg:
@@ -517,6 +551,20 @@ class Plan:
             self.leaf_specs.append(LeafSpec(aval.shape, aval.dtype, aval.weak_type))
             self.leaf_vars.append(var)
         return Arg(LEAF, position, 0, None, False)
+
+    def bound(self, producer, index, aval, var) -> Arg:
+        """Output ``index`` of ``producer`` (planned already) used as the leaf ``var``: the
+        program computes it and backward differentiates with respect to it. The program
+        input at that leaf's position is None (see :func:`compile_program`)."""
+        key = ("bound", id(producer), index, id(var))
+        position = self._leaf_index.get(key)
+        if position is None:
+            position = len(self.leaves)
+            self._leaf_index[key] = position
+            self.leaves.append(None)
+            self.leaf_specs.append(LeafSpec(aval.shape, aval.dtype, aval.weak_type))
+            self.leaf_vars.append(var)
+        return Arg(BOUND, self.position[id(producer)], index, position, False)
 
 
 def _differentiated(root) -> dict:
@@ -552,16 +600,26 @@ def _expand(p: Plan, stack: list, diff: dict, need_grad: bool, needs_node) -> No
         if not expanded:
             stack.append((node, True))
             for value in node.inputs:
-                if type(value) is tuple and id(value[0]) not in p.position and needs_node(*value):
-                    stack.append((value[0], False))
+                if type(value) is tuple:
+                    if id(value[0]) not in p.position and needs_node(*value):
+                        stack.append((value[0], False))
+                elif isinstance(value, Leaf) and not value.resolve() and id(value.pending[0]) not in p.position:
+                    stack.append((value.pending[0], False))
             if node.checks:
                 stack.extend((check[0], False) for check in node.checks)
             continue
         is_diff = nid in diff
         args = []
-        for value in node.inputs:
+        for position, value in enumerate(node.inputs):
             if isinstance(value, Leaf):
-                args.append(p.leaf(value.array, value.aval, value.var if is_diff else None))
+                if value.pending is None:
+                    args.append(p.leaf(value.array, value.aval, value.var if is_diff else None))
+                else:  # a bound leaf: its producer runs in this program
+                    producer, index = value.pending
+                    if is_diff and value.var is not None:
+                        args.append(p.bound(producer, index, value.aval, value.var))
+                    else:
+                        args.append(Arg(NODE, p.position[id(producer)], index, None, need_grad))
             elif type(value) is tuple:
                 parent, index = value
                 if needs_node(parent, index):
@@ -571,6 +629,10 @@ def _expand(p: Plan, stack: list, diff: dict, need_grad: bool, needs_node) -> No
                     args.append(p.leaf(parent.values[index], parent.avals[index], None))
             else:
                 args.append(Arg(CONST, 0, 0, value, False))
+        if node.donate and not is_diff:
+            # In the order of the outputs that replace them: JAX gives each output the first
+            # unused donated buffer of its shape and dtype.
+            p.donatable.extend(args[i].index for i in node.donate if args[i].kind == LEAF)
         p.position[nid] = len(p.order)
         p.order.append(node)
         p.ops.append(OpSpec(node.op, node.static, tuple(args), node.multi))
@@ -627,8 +689,9 @@ def key_of(p: Plan, with_cotangent: bool) -> ProgramKey:
             i for i, var in enumerate(p.leaf_vars)
             if var is not None and _inexact(p.leaf_specs[i].dtype)
         )
+    donated = tuple(i for i in dict.fromkeys(p.donatable) if i not in diff_leaves) if DONATE else ()
     return ProgramKey(tuple(p.ops), tuple(p.leaf_specs), tuple(p.outputs), p.root, diff_leaves,
-                      with_cotangent, _config.use_channels_last_pass())
+                      with_cotangent, _config.use_channels_last_pass(), donated=donated)
 
 
 # ------------------------------------------------------------------------------ compile
@@ -653,6 +716,10 @@ def _interpret(ops, leaf_values, channels_last=False):
             elif arg.kind == NODE:
                 value = results[arg.index][arg.output]
                 args.append(_stop(value) if arg.stop else value)
+            elif arg.kind == BOUND:
+                # The computed value, plus the differentiated leaf (zeros) that takes its gradient.
+                value = _channels_last.as_nchw(results[arg.index][arg.output])
+                args.append(lax.stop_gradient(value) + leaf_values[arg.value])
             else:
                 args.append(arg.value)
         static = dict(spec.static)
@@ -683,7 +750,11 @@ def compile_program(key: ProgramKey, wrap=None):
             results = _interpret(key.ops, merged, key.channels_last)
             return read(results, *key.grad_root), tuple(read(results, n, i) for n, i in key.outputs)
 
-        diff_values = tuple(leaves[p] for p in key.diff_leaves)
+        # Bound leaves (see Plan.bound) come in as None: their values are computed inside the
+        # program, and the gradient is taken with respect to an added zero.
+        diff_values = tuple(
+            jnp.zeros(key.leaves[p].shape, key.leaves[p].dtype) if leaves[p] is None else leaves[p]
+            for p in key.diff_leaves)
         root_value, vjp_fn, outs = jax.vjp(f, diff_values, has_aux=True)
         if cotangent is None:
             cotangent = jnp.ones_like(root_value)
@@ -692,10 +763,23 @@ def compile_program(key: ProgramKey, wrap=None):
 
     wrap = wrap or (lambda fn: fn)
     if key.grad_root is None:
-        return jax.jit(wrap(forward_only))
-    if key.with_cotangent:
-        return jax.jit(wrap(forward_backward))
-    return jax.jit(wrap(lambda leaves: forward_backward(leaves, None)))
+        fn = forward_only
+    elif key.with_cotangent:
+        fn = forward_backward
+    else:
+        def fn(leaves):
+            return forward_backward(leaves, None)
+    if not key.donated:
+        return jax.jit(wrap(fn))
+
+    def with_donated(leaves, donated, *rest):
+        # The donated arrays travel as a separate argument (buffers XLA may reuse for outputs).
+        leaves = list(leaves)
+        for position, value in zip(key.donated, donated):
+            leaves[position] = value
+        return fn(tuple(leaves), *rest)
+
+    return jax.jit(wrap(with_donated), donate_argnums=(1,))
 
 
 # The one hook of the engine for multi-process execution. ``rustorch.distributed`` sets it while
@@ -718,13 +802,39 @@ def _program(key: ProgramKey, spmd=None):
     return program
 
 
+DONATE = _config.donate_replaced_buffers()
+"""Let programs reuse the memory of the arrays an optimizer step replaces (``RUSTORCH_DONATE=0``
+turns it off)."""
+
+# References to a donation candidate when nothing outside the engine holds it: the recorded
+# Leaf, the local name in _donated_args and getrefcount's argument.
+_EXCLUSIVE_REFS = 3
+
+
+def _donated_args(leaves: list, positions: tuple):
+    """The leaves without the donated positions, and the arrays to donate there. An array
+    that something else still holds (a state dict taken before the step, a pending graph
+    recorded on the old weights) is copied first: the program stays the same, and what
+    the caller holds stays valid."""
+    donated = []
+    for position in positions:
+        array = leaves[position]
+        leaves[position] = None
+        if not (isinstance(array, jax.Array) and sys.getrefcount(array) <= _EXCLUSIVE_REFS):
+            array = jnp.array(array, copy=True)
+        donated.append(array)
+        del array
+    return tuple(leaves), tuple(donated)
+
+
 def run(program, key: ProgramKey, p: Plan, cotangent=None):
     """Run a compiled program on the plan's leaves: ``(outputs, leaf gradients)``."""
+    args = _donated_args(p.leaves, key.donated) if key.donated else (tuple(p.leaves),)
     if key.grad_root is None:
-        return program(tuple(p.leaves)), ()
+        return program(*args), ()
     if key.with_cotangent:
-        return program(tuple(p.leaves), cotangent)
-    return program(tuple(p.leaves))
+        return program(*args, cotangent)
+    return program(*args)
 
 
 # ---------------------------------------------------------------------------- write back
@@ -759,7 +869,26 @@ def _write_back(p: Plan, targets, outs, retain_graph: bool) -> None:
     if p.need_grad and not retain_graph:
         for node in p.diff.values():
             node.freed = True
+    _settle_pending_leaves()
     _cut(p.order)
+
+
+def _settle_pending_leaves() -> None:
+    """Give this thread's pending leaves (parameters after an optimizer step) the values a
+    program just computed, which drops their reference to the producing node."""
+    refs = _thread.pending_leaves
+    if not refs:
+        return
+    keep = []
+    for ref in refs:
+        var = ref()
+        if var is None or not var._pending_leaf:
+            continue
+        if _cached(var._node, var._index):
+            settle(var, var._node.values[var._index])
+        else:
+            keep.append(ref)
+    _thread.pending_leaves = keep
 
 
 def _cut(order) -> None:
@@ -803,7 +932,7 @@ def evaluate(targets, grad_root=None, cotangent=None, retain_graph=False):
     key = key_of(p, cotangent is not None)
     spmd = spmd_hook(key.ops, p.leaves, p.leaf_vars, key.diff_leaves) if spmd_hook is not None else None
     if spmd is not None:
-        key = key._replace(spmd=spmd.key)
+        key = key._replace(spmd=spmd.key, donated=())
     outs, grad_arrays = run(_program(key, spmd), key, p, cotangent)
     _write_back(p, targets, outs, retain_graph)
     grads: dict = {}  # id(Variable) -> (Variable, gradient)
@@ -817,7 +946,13 @@ def evaluate(targets, grad_root=None, cotangent=None, retain_graph=False):
 def materialize(*variables) -> None:
     """Compute every pending Variable among ``variables`` in one program (with this thread's
     pending in-place updates of leaf Variables when one of them is asked for)."""
-    pending = [v for v in variables if v._value is None]
+    pending = []
+    for v in variables:
+        if v._value is None:
+            if _cached(v._node, v._index):
+                settle(v, v._node.values[v._index])
+            else:
+                pending.append(v)
     if any(v._pending_leaf for v in pending):
         leaves = [ref() for ref in _thread.pending_leaves]
         _thread.pending_leaves = []

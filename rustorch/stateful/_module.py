@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _device
 from . import _graph
-from ._variable import Variable, _to_array
+from ._variable import Variable, _to_array, recorded_zeros_like
 
 
 class Parameter(Variable):
@@ -370,7 +370,7 @@ class Module:
         """Reset every parameter's ``grad`` (to None by default, as PyTorch)."""
         for param in self.parameters():
             if param.grad is not None:
-                param.grad = None if set_to_none else Variable._wrap(jnp.zeros_like(param.grad._concrete()))
+                param.grad = None if set_to_none else recorded_zeros_like(param.grad)
 
     def apply(self, fn) -> "Module":
         """Call ``fn`` on every submodule (children first) and on ``self``; returns ``self``."""

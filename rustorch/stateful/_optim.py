@@ -1,11 +1,22 @@
-"""``rustorch.optim``: PyTorch's optimizers over Variables, each step one jitted pure update.
+"""``rustorch.optim``: PyTorch's optimizers over Variables, each step one recorded pure update.
 
 An optimizer keeps PyTorch's ``param_groups`` (dicts a training loop may edit, e.g.
 ``group['lr'] = 0.01``) and, per group, the state of a functional optimizer from
-:mod:`rustorch.functional`. ``step()`` runs ``jax.jit(update)`` over the group's parameters:
-hyperparameters are float32 arrays inside the state, so changing them never recompiles, and a
+:mod:`rustorch.functional`. ``step()`` records the group's functional ``update`` as one node of
+the engine's graph (:func:`_optimizer_update`): its outputs become the parameters' new values
+(pending in-place updates, see :class:`~rustorch.stateful._graph.Leaf`) and the new optimizer
+state. Nothing runs at ``step()``: the update is computed inside the next program that needs a
+parameter or the state (the next step's forward and backward pass, an evaluation, a read of
+``p``, ``optimizer.state_dict()``), so a training step is one XLA program. Hyperparameters are
+float32 arrays inside the state (program inputs), so changing them never recompiles, and a
 parameter whose ``grad`` is None is skipped exactly as PyTorch skips it (no moment decay, no
 weight decay, no step count).
+
+The update runs at once instead (its own program, as ``jax.jit(update)``) when the group's
+previous update has not run yet (a loop of ``step()`` calls with no program in between), for
+parameters shared between processes (``share_memory()``: the result is written back at once),
+while a multi-process group is active (every rank must run the same programs), and with
+``RUSTORCH_FUSED_STEP=0`` in the environment.
 """
 from __future__ import annotations
 
@@ -13,9 +24,27 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _config
 from .. import functional as F
-from . import _graph, _shared
-from ._variable import Variable
+from . import _autocast, _graph, _shared
+from ._variable import Variable, apply, recorded_zeros_like
+
+FUSED_STEP = _config.fused_optimizer_step()
+"""Record ``optimizer.step()`` into the next program (default) rather than running it at once;
+``RUSTORCH_FUSED_STEP=0`` turns it off (for A/B measurements)."""
+
+
+def _optimizer_update(*leaves, update, treedef):
+    """The recorded op of one ``optimizer.step()`` of a group: ``update(grads, state, params)``
+    on the flattened ``(grads, state, params)``; returns the new values of the parameters that
+    have a gradient, then the leaves of the new state without its hyperparameters (those stay
+    the step's inputs)."""
+    grads, state, params = jax.tree_util.tree_unflatten(treedef, leaves)
+    new_params, new_state = update(grads, state, params)
+    if getattr(new_state, "hyperparams", None) is not None:
+        new_state = new_state._replace(hyperparams=None)
+    stepped = tuple(value for value, grad in zip(new_params, grads) if grad is not None)
+    return stepped + tuple(jax.tree_util.tree_leaves(new_state))
 
 
 class Optimizer:
@@ -143,11 +172,12 @@ class Optimizer:
 
     # ------------------------------------------------------------------------- stepping
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Reset gradients: to None (the default, as PyTorch) or to zeros."""
+        """Reset gradients: to None (the default, as PyTorch) or to zeros (recorded: computed
+        with the next program that reads them)."""
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    p.grad = None if set_to_none else Variable._wrap(jnp.zeros_like(p.grad._concrete()))
+                    p.grad = None if set_to_none else recorded_zeros_like(p.grad)
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()``'s loss
@@ -160,25 +190,38 @@ class Optimizer:
                 loss = closure()
         for group, group_state in zip(self.param_groups, self._groups_state):
             params = group["params"]
-            grads = [None if p.grad is None else p.grad._concrete() for p in params]
-            if all(g is None for g in grads):
+            if all(p.grad is None for p in params):
                 continue
-            _shared.pull(params)  # a shared module's values as other processes left them
-            values = [p._concrete() for p in params]
+            shared = _shared.is_shared(params)
+            if shared:
+                _shared.pull(params)  # a shared module's values as other processes left them
             if self._key(group, group_state) != group_state.structure:
-                self._restructure(group, group_state, values)
-            if group_state.state is None:
-                group_state.state = group_state.functional.init(values)
+                self._restructure(group, group_state, [p._concrete() for p in params])
+            if group_state.state is None:  # (reading it runs a pending update of this group)
+                group_state.state = group_state.functional.init([p._concrete() for p in params])
             hyper = self._hyperparams(group)
             hyper_key = tuple(_hashable(v) for v in hyper.values())
             if hyper_key != group_state.hyper_key:
+                previous = group_state.hyper_key
+                if previous is not None and len(previous) == len(hyper_key):
+                    # Only what changed (a scheduler's lr) becomes a new array.
+                    hyper = {name: value for (name, value), old in zip(hyper.items(), previous)
+                             if _hashable(value) != old}
                 group_state.state = F.with_hyperparams(group_state.state, **hyper)
                 group_state.hyper_key = hyper_key
-            new_values, group_state.state = group_state.update(grads, group_state.state, values)
-            for p, grad, value in zip(params, grads, new_values):
-                if grad is not None:
-                    p._assign(value)
-            _shared.push(params)
+            if FUSED_STEP:
+                group_state.record(params)
+                if shared or _graph.spmd_hook is not None:
+                    group_state.run_pending()
+            else:
+                grads = [None if p.grad is None else p.grad._concrete() for p in params]
+                values = [p._concrete() for p in params]
+                new_values, group_state.state = group_state.update(grads, group_state.state, values)
+                for p, grad, value in zip(params, grads, new_values):
+                    if grad is not None:
+                        p._assign(value)
+            if shared:
+                _shared.push(params)
         return loss
 
     # ------------------------------------------------------------------- learning rate
@@ -405,33 +448,104 @@ def _hashable(value):
 
 
 class _GroupState:
-    """The functional optimizer of one group, its state and its jitted update."""
+    """The functional optimizer of one group, its state and its update.
+
+    ``state`` is the functional state with concrete arrays: reading it runs the group's
+    pending update, if any (one program). After :meth:`record` the state's arrays are
+    pending Variables until a program computes them.
+    """
 
     def __init__(self, functional, structure):
         self.functional = functional
         self.structure = structure
-        self.state = None
+        self._state = None
         self.hyper_key = None
         self.eager = False  # True: PyTorch shows this group's state before the first step
         self.rebuild()
 
     def rebuild(self):
-        # One jitted update per optimizer kind and static options, shared by every instance:
+        # One update per optimizer kind and static options, shared by every instance:
         # hyperparameters live in the state, so a new optimizer (or a reloaded one) with the
         # same options and parameter shapes reuses the compiled program.
-        update = _JITTED_UPDATES.get(self.structure)
-        if update is None:
+        entry = _UPDATES.get(self.structure)
+        if entry is None:
             functional_update = self.functional.update
 
             def counted_update(grads, state, params):
                 _graph.count_compile()
                 return functional_update(grads, state, params)
 
-            update = _JITTED_UPDATES[self.structure] = jax.jit(counted_update)
-        self.update = update
+            entry = _UPDATES[self.structure] = (functional_update, jax.jit(counted_update))
+        self.functional_update, self.update = entry
+
+    @property
+    def state(self):
+        if self._state is not None and self.pending():
+            self.run_pending()
+        return self._state
+
+    @state.setter
+    def state(self, value):
+        self._state = value
+
+    def _pending_leaves(self) -> list:
+        return [leaf for leaf in jax.tree_util.tree_leaves(self._state) if isinstance(leaf, Variable)]
+
+    def pending(self) -> bool:
+        """Whether the state holds results of a recorded update (computed or not)."""
+        return any(isinstance(leaf, Variable) for leaf in jax.tree_util.tree_leaves(self._state))
+
+    def run_pending(self) -> None:
+        """Compute the recorded update now (with the parameters it updates); the state holds
+        arrays again."""
+        leaves = self._pending_leaves()
+        if not leaves:
+            return
+        _graph.materialize(*leaves)
+        self._state = jax.tree_util.tree_map(
+            lambda leaf: leaf._concrete() if isinstance(leaf, Variable) else leaf, self._state)
+
+    def record(self, params) -> None:
+        """Record one step over ``params`` (those with a ``grad``): a node whose outputs become
+        the parameters' pending values and the new state. A previous update of this group
+        that has not run yet runs first, so updates never pile up into one long program."""
+        self.run_pending()
+        state = self._state
+        grads = [p.grad for p in params]
+        flat, treedef = jax.tree_util.tree_flatten((grads, state, list(params)))
+        hyper = getattr(state, "hyperparams", None)
+        inner = state if hyper is None else state._replace(hyperparams=None)
+        state_tree = jax.tree_util.tree_structure(inner)
+        autocast = _autocast.state.active
+        _autocast.state.active = False  # the update computes in the parameters' own dtypes
+        try:
+            with _graph.no_grad():
+                outs = apply(_optimizer_update, *flat, update=self.functional_update, treedef=treedef)
+                outs = outs if isinstance(outs, tuple) else (outs,)
+                n = sum(g is not None for g in grads)
+                if len(outs) != n + state_tree.num_leaves:
+                    raise RuntimeError(f"optimizer update returned {len(outs) - n} state arrays, "
+                                       f"expected {state_tree.num_leaves}")
+                node = outs[0]._node
+                # Every output is computed whenever the node runs (engine "state").
+                node.state = tuple(range(len(outs)))
+                # The old parameters and state are replaced: their memory may hold the new ones
+                # (listed in the order of the outputs that replace them).
+                hyper_ids = {id(leaf) for leaf in jax.tree_util.tree_leaves(hyper)}
+                state_leaves = jax.tree_util.tree_leaves(state)
+                node.donate = tuple(
+                    [n + len(state_leaves) + i for i, g in enumerate(grads) if g is not None]
+                    + [n + i for i, leaf in enumerate(state_leaves) if id(leaf) not in hyper_ids])
+                new_state = jax.tree_util.tree_unflatten(state_tree, outs[n:])
+                self._state = new_state if hyper is None else new_state._replace(hyperparams=hyper)
+                for p, new in zip([p for p, g in zip(params, grads) if g is not None], outs):
+                    p._begin_write()
+                    p._write(new)
+        finally:
+            _autocast.state.active = autocast
 
 
-_JITTED_UPDATES: dict = {}
+_UPDATES: dict = {}
 
 
 def _tensor(array, dtype=None):

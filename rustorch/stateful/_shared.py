@@ -95,6 +95,12 @@ def _read_before_forward(module, args):
     return None
 
 
+def is_shared(params: Iterable) -> bool:
+    """Whether any of ``params`` is shared between processes."""
+    return bool(_REGISTRY) and any(
+        (entry := _REGISTRY.get(id(p))) is not None and entry[0] is p for p in params)
+
+
 def pull(params: Iterable) -> None:
     """Load the shared values of those ``params`` that are shared (before an optimizer step)."""
     if _REGISTRY:

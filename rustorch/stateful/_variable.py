@@ -76,7 +76,18 @@ def _as_input(value):
     weakly typed program inputs, so a changing float never recompiles), or a constant."""
     if isinstance(value, Variable):
         if value._pending_leaf:
-            _graph.materialize(value)
+            node, index = value._node, value._index
+            if node.values is None or node.values[index] is None:
+                if node.depth > _graph.MAX_FUSED_UPDATE_DEPTH:
+                    _graph.materialize(value)  # a long chain of in-place updates: compute it now
+            if node.values is not None and node.values[index] is not None:
+                _graph.settle(value, node.values[index])
+            elif value.requires_grad and _graph.is_grad_enabled():
+                # A bound leaf: the pending update runs in the program that uses it.
+                box = value._version
+                return Leaf(None, value, value._aval, value, 0 if box is None else box[0], pending=(node, index))
+            else:
+                return (node, index)
         node = value._node
         if node is not None and (value._value is None or value.requires_grad):
             return (node, value._index)
@@ -227,6 +238,17 @@ def _basic_setitem(x, value, *starts, spec):
 
 def _out_of_bounds(index, *, size):
     return jnp.any((index < -size) | (index >= size))
+
+
+def _zeros(*, shape, dtype):
+    return jnp.zeros(shape, dtype)
+
+
+def recorded_zeros_like(var) -> "Variable":
+    """Zeros of ``var``'s shape and dtype, recorded: computed by the program that reads them
+    (``zero_grad(set_to_none=False)`` costs no dispatch of its own)."""
+    with _graph.no_grad():
+        return apply(_zeros, shape=tuple(var.shape), dtype=np.dtype(var.dtype))
 
 
 def _fill(x, value):
@@ -607,7 +629,7 @@ class Variable(TensorMethods):
     def _concrete(self):
         if self._value is None:
             node = self._node
-            if not self._pending_leaf and node.values is not None and node.values[self._index] is not None:
+            if node.values is not None and node.values[self._index] is not None:
                 _graph.settle(self, node.values[self._index])
             else:
                 _graph.materialize(self)
@@ -848,10 +870,16 @@ class Variable(TensorMethods):
         else:
             grads = _graph.evaluate([self], grad_root=self, cotangent=cotangent, retain_graph=bool(retain_graph))
         for var, grad in grads:
-            if var.grad is None:
+            previous = var.grad
+            if previous is None:
                 var.grad = Variable._wrap(grad)
+            elif previous._value is None and previous._node.depth < _graph.MAX_FUSED_UPDATE_DEPTH:
+                # A pending gradient (zero_grad(set_to_none=False)'s zeros): the sum is computed
+                # in the program that reads it, usually the next optimizer step's.
+                with _graph.no_grad():
+                    var.grad = apply(jnp.add, previous, grad)
             else:
-                var.grad = Variable._wrap(var.grad._concrete() + grad)
+                var.grad = Variable._wrap(previous._concrete() + grad)
 
     # ---------------------------------------------------------------------- arithmetic
     def __add__(self, other):
