@@ -180,7 +180,7 @@ def place(array, spec: DeviceLike):
         return array
     if isinstance(array, jax.Array) and array.devices() == {target}:
         return array
-    return jax.device_put(array, target)
+    return jax.device_put(array, target, may_alias=False)
 
 
 def default_device() -> device:

@@ -10,6 +10,7 @@ inserted by XLA. The numbers are those of one device running the whole batch.
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jax.sharding import Mesh, NamedSharding
@@ -58,8 +59,11 @@ class DataParallel(Module):
         self._mesh = Mesh(np.array(devices, dtype=object), (_AXIS,))
         self._replicated = NamedSharding(self._mesh, P())
         if len(devices) > 1:
+            # Replicas of a copy: device_put to a sharding keeps the source buffer as the first
+            # device's shard, and a training step of whatever else holds that array (a model
+            # loaded from the same state_dict) may donate it.
             for tensor in list(module.parameters()) + list(module.buffers()):
-                tensor._assign(jax.device_put(tensor._concrete(), self._replicated))
+                tensor._assign(jax.device_put(jnp.array(tensor._concrete(), copy=True), self._replicated))
 
     def _scatter(self, value):
         if not isinstance(value, Variable) or value.ndim <= self.dim:
