@@ -228,7 +228,7 @@ class Slow(Dataset):
         return 4
 
     def __getitem__(self, i):
-        time.sleep(1.5 if i == 2 else 0)
+        time.sleep(4 if i == 2 else 0)  # well beyond the timeout, however loaded the machine
         return i
 
 
