@@ -26,6 +26,7 @@ def _fill(target: Variable, source: Variable) -> None:
     """Give the placeholder ``target`` the value (and shape) of ``source``, keeping its identity."""
     target._value = source._concrete()
     target._node = None
+    target._pending_leaf = False  # (a step recorded on the placeholder is dropped with it)
     target._aval = _graph.Aval(tuple(source.shape), source.dtype)
 
 

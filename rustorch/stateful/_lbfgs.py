@@ -153,6 +153,8 @@ class LBFGS(Optimizer):
             ``RuntimeError``; rustorch says so when the optimizer is built).
     """
 
+    _records_steps = False
+
     def __init__(self, params, lr: float = 1, max_iter: int = 20, max_eval: Optional[int] = None,
                  tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9, history_size: int = 100,
                  line_search_fn: Optional[str] = None) -> None:

@@ -7,10 +7,12 @@ the engine's graph (:func:`_optimizer_update`): its outputs become the parameter
 (pending in-place updates, see :class:`~rustorch.stateful._graph.Leaf`) and the new optimizer
 state. Nothing runs at ``step()``: the update is computed inside the next program that needs a
 parameter or the state (the next step's forward and backward pass, an evaluation, a read of
-``p``, ``optimizer.state_dict()``), so a training step is one XLA program. Hyperparameters are
-float32 arrays inside the state (program inputs), so changing them never recompiles, and a
-parameter whose ``grad`` is None is skipped exactly as PyTorch skips it (no moment decay, no
-weight decay, no step count).
+``p``, ``optimizer.state_dict()``), so a training step is one XLA program; the first step
+too, because a group's first update is recorded ahead as one that changes nothing
+(:meth:`_GroupState.prime`), and the first step compiles the program the later ones replay.
+Hyperparameters are float32 arrays inside the state (program inputs), so changing them never
+recompiles, and a parameter whose ``grad`` is None is skipped exactly as PyTorch skips it (no
+moment decay, no weight decay, no step count).
 
 The update runs at once instead (its own program, as ``jax.jit(update)``) when the group's
 previous update has not run yet (a loop of ``step()`` calls with no program in between), for
@@ -86,6 +88,7 @@ class Optimizer:
         groups = params if isinstance(params[0], dict) else [{"params": params}]
         for group in groups:
             self.add_param_group(group)
+        self._prime()
 
     # -------------------------------------------------------------------------- groups
     def add_param_group(self, param_group: dict) -> None:
@@ -178,6 +181,27 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is not None:
                     p.grad = None if set_to_none else recorded_zeros_like(p.grad)
+        self._prime()
+
+    _records_steps = True  # step() records the functional update (False: an optimizer with its own step)
+
+    def _prime(self) -> None:
+        """Before a group's first step, record it ahead (:meth:`_GroupState.prime`) so that the
+        first training step compiles the same program as the later ones. Only where the
+        next step can be fused: parameters that are computed, without gradients yet, not
+        shared between processes, outside multi-process groups."""
+        if not (FUSED_STEP and self._records_steps) or _graph.spmd_hook is not None:
+            return
+        for group, group_state in zip(self.param_groups, self._groups_state):
+            params = group["params"]
+            if ((group_state._state is not None and not group_state.eager) or group_state.pending()
+                    or "lr" not in group
+                    or not any(p.requires_grad for p in params)
+                    or any(p.grad is not None or p._value is None or p.numel() == 0 for p in params)
+                    or self._key(group, group_state) != group_state.structure
+                    or _shared.is_shared(params)):
+                continue
+            group_state.prime(params, self._hyperparams(group))
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()``'s loss
@@ -505,13 +529,30 @@ class _GroupState:
         self._state = jax.tree_util.tree_map(
             lambda leaf: leaf._concrete() if isinstance(leaf, Variable) else leaf, self._state)
 
-    def record(self, params) -> None:
+    def prime(self, params, hyper: dict) -> None:
+        """Record a step that changes no parameter ahead of the group's first program: zero
+        gradients, a fresh state and a learning rate of 0 (every optimizer moves a parameter
+        by ``lr`` times a finite amount). The first forward and backward pass then reads the
+        parameters through an update node, as every later step does, so the first training
+        step compiles the program the later steps replay (instead of one program without the
+        update and a second one with it). The state it computes is dropped: the group's state
+        stays as it was (none before the first step, as in PyTorch)."""
+        state = self._state
+        self._state = F.with_hyperparams(self.functional.init([p._concrete() for p in params]),
+                                         **dict(hyper, lr=0.0))
+        grads = [Variable._wrap(jnp.zeros(p.shape, p.dtype)) if p.requires_grad else None for p in params]
+        try:
+            self.record(params, grads, new_version=False)
+        finally:
+            self._state = state
+
+    def record(self, params, grads=None, new_version: bool = True) -> None:
         """Record one step over ``params`` (those with a ``grad``): a node whose outputs become
         the parameters' pending values and the new state. A previous update of this group
         that has not run yet runs first, so updates never pile up into one long program."""
         self.run_pending()
         state = self._state
-        grads = [p.grad for p in params]
+        grads = [p.grad for p in params] if grads is None else grads
         flat, treedef = jax.tree_util.tree_flatten((grads, state, list(params)))
         hyper = getattr(state, "hyperparams", None)
         inner = state if hyper is None else state._replace(hyperparams=None)
@@ -539,7 +580,8 @@ class _GroupState:
                 new_state = jax.tree_util.tree_unflatten(state_tree, outs[n:])
                 self._state = new_state if hyper is None else new_state._replace(hyperparams=hyper)
                 for p, new in zip([p for p, g in zip(params, grads) if g is not None], outs):
-                    p._begin_write()
+                    if new_version:
+                        p._begin_write()
                     p._write(new)
         finally:
             _autocast.state.active = autocast
