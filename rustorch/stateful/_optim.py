@@ -186,18 +186,17 @@ class Optimizer:
     _records_steps = True  # step() records the functional update (False: an optimizer with its own step)
 
     def _prime(self) -> None:
-        """Before a group's first step, record it ahead (:meth:`_GroupState.prime`) so that the
-        first training step compiles the same program as the later ones. Only where the
-        next step can be fused: parameters that are computed, without gradients yet, not
-        shared between processes, outside multi-process groups."""
+        """Where no update of a group is waiting to run (before the first step, or after an
+        evaluation or a read of a parameter ran the last one), record one that changes nothing
+        (:meth:`_GroupState.prime`), so that the next training step runs the program every
+        step runs. Only where the next step can be fused: computed parameters without
+        gradients yet, not shared between processes, outside multi-process groups."""
         if not (FUSED_STEP and self._records_steps) or _graph.spmd_hook is not None:
             return
         for group, group_state in zip(self.param_groups, self._groups_state):
             params = group["params"]
-            if ((group_state._state is not None and not group_state.eager) or group_state.pending()
-                    or "lr" not in group
-                    or not any(p.requires_grad for p in params)
-                    or any(p.grad is not None or p._value is None or p.numel() == 0 for p in params)
+            if ("lr" not in group or not any(p.requires_grad for p in params)
+                    or any(p.grad is not None or p.numel() == 0 or not _settled(p) for p in params)
                     or self._key(group, group_state) != group_state.structure
                     or _shared.is_shared(params)):
                 continue
@@ -530,13 +529,14 @@ class _GroupState:
             lambda leaf: leaf._concrete() if isinstance(leaf, Variable) else leaf, self._state)
 
     def prime(self, params, hyper: dict) -> None:
-        """Record a step that changes no parameter ahead of the group's first program: zero
-        gradients, a fresh state and a learning rate of 0 (every optimizer moves a parameter
-        by ``lr`` times a finite amount). The first forward and backward pass then reads the
-        parameters through an update node, as every later step does, so the first training
-        step compiles the program the later steps replay (instead of one program without the
-        update and a second one with it). The state it computes is dropped: the group's state
-        stays as it was (none before the first step, as in PyTorch)."""
+        """Record a step that changes no parameter: zero gradients, a fresh state of the same
+        structure and a learning rate of 0 (every optimizer moves a parameter by ``lr`` times
+        a finite amount). The next forward and backward pass then reads the parameters
+        through an update node, as a step that follows ``step()`` does, so both are one
+        program: the first training step compiles the program the later steps replay, and
+        an evaluation between epochs (which runs the pending update) does not make the next
+        step a new program. The state it computes is dropped: the group's state stays as it
+        was (none before the first step, as in PyTorch)."""
         state = self._state
         self._state = F.with_hyperparams(self.functional.init([p._concrete() for p in params]),
                                          **dict(hyper, lr=0.0))
@@ -588,6 +588,18 @@ class _GroupState:
 
 
 _UPDATES: dict = {}
+
+
+def _settled(p: Variable) -> bool:
+    """Whether ``p`` holds a value no recorded update is still to compute (a computed one is
+    taken now)."""
+    if p._value is not None and not p._pending_leaf:
+        return True
+    node = p._node
+    if not p._pending_leaf or node is None or node.values is None or node.values[p._index] is None:
+        return False
+    _graph.settle(p, node.values[p._index])
+    return True
 
 
 def _tensor(array, dtype=None):

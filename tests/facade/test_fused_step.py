@@ -312,6 +312,40 @@ def test_the_first_step_recorded_ahead_changes_no_value_and_no_state(make):
     assert all(p.grad is None for p in rt.parameters())
 
 
+def test_evaluations_and_reads_between_steps_add_no_training_program():
+    """An evaluation (or a read of a parameter) runs the pending update where it happens; the
+    next zero_grad() records a step that changes nothing in its place, so the training step
+    that follows is the program every step runs. Values stay torch's."""
+    rt, th = _twin_models()
+    rt_opt = rustorch.optim.Adam(rt.parameters(), lr=0.01, weight_decay=0.1)
+    th_opt = torch.optim.Adam(th.parameters(), lr=0.01, weight_decay=0.1, foreach=False)
+    rng = np.random.default_rng(11)
+    x_eval = rng.standard_normal((4, 5)).astype(np.float32)
+
+    def epoch(steps):
+        for _ in range(steps):
+            rt_opt.zero_grad()
+            th_opt.zero_grad()
+            loss, t_loss = _losses(rt, th, *_batch(rng))
+            loss.backward()
+            t_loss.backward()
+            rt_opt.step()
+            th_opt.step()
+            assert_close(loss.item(), t_loss.item())
+        with rustorch.no_grad():
+            out = rt(rustorch.tensor(x_eval)).numpy()
+        assert_close(out, th(to_torch(x_eval)).detach())
+        assert_close(next(rt.parameters()).detach().numpy(), next(th.parameters()).detach())
+
+    epoch(2)
+    compiled = rustorch.compile_count()
+    for steps in (2, 1, 3):
+        epoch(steps)
+    assert rustorch.compile_count() == compiled
+    assert_params(rt, th)
+    _assert_state(rt_opt, th_opt, rt, th)
+
+
 def test_reading_a_parameter_after_step_runs_the_update_once():
     rt, _ = _twin_models()
     opt = rustorch.optim.SGD(rt.parameters(), lr=0.1)
