@@ -119,11 +119,16 @@ def test_cifar_resnet8_matches_torch(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnext50_32x4d", "densenet121", "mobilenet_v2"])
 def test_larger_models_match_torch(name, tmp_path):
+    """A torch checkpoint gives torch's eval logits. Training steps are checked on the smaller
+    models of this file, whose programs compile in a fraction of the time: inverted residuals
+    with depthwise convolutions (mobilenet_v3_small), dense layers and transitions (a
+    depth-16 densenet_bc), residual blocks (resnet18, the CIFAR ResNets); grouped convolutions'
+    gradients op by op in tests/functional/test_conv_more.py."""
     # 64x64 keeps 2x2 maps in the last stage: batch norm over the 2 values per channel of a 1x1
     # map (batch 2) is so ill-conditioned that float32 results differ from float64 arbitrarily.
     torch.manual_seed(3)
     _check_model(name, lambda **kw: getattr(models, name)(num_classes=10, **kw), port.build(name), tmp_path,
-                 side=64, seed=3)
+                 side=64, train=False, seed=3)
 
 
 @pytest.mark.slow
@@ -131,6 +136,14 @@ def test_densenet_bc_matches_torch(tmp_path):
     torch.manual_seed(4)
     _check_model("densenet_bc", lambda **kw: models.densenet_bc(**kw), port.build("densenet_bc"), tmp_path,
                  train=False, seed=4)
+
+
+def test_small_densenet_bc_trains_like_torch(tmp_path):
+    """Dense layers, transitions and their concatenations through one training step (a
+    depth-16 DenseNet-BC: two bottleneck layers per block)."""
+    torch.manual_seed(6)
+    _check_model("densenet_bc16", lambda **kw: models.densenet_bc(16, 6, **kw),
+                 port.build("densenet_bc", depth=16, growth_rate=6), tmp_path, batch=4, seed=6)
 
 
 # ------------------------------------------------------------------------- structure, init

@@ -399,8 +399,9 @@ class CifarResNet(nn.Module):
 CIFAR_RESNETS = {"resnet20": 3, "resnet56": 9}
 
 
-def build(name, num_classes=10):
-    """The torch twin of ``rustorch.vision.models.<name>(num_classes=...)``."""
+def build(name, num_classes=10, **options):
+    """The torch twin of ``rustorch.vision.models.<name>(num_classes=..., **options)``
+    (options: ``depth`` and ``growth_rate`` of ``densenet_bc``)."""
     if name in RESNETS:
         block, layers, kwargs = RESNETS[name]
         return ResNet(block, layers, num_classes=num_classes, **kwargs)
@@ -415,6 +416,8 @@ def build(name, num_classes=10):
     if name in CIFAR_RESNETS:
         return CifarResNet(CIFAR_RESNETS[name], num_classes)
     if name == "densenet_bc":
-        stem = OrderedDict([("conv0", nn.Conv2d(3, 24, kernel_size=3, padding=1, bias=False))])
-        return DenseNet(12, (16, 16, 16), 24, num_classes=num_classes, stem=stem)
+        depth, k = options.get("depth", 100), options.get("growth_rate", 12)
+        n = (depth - 4) // 6
+        stem = OrderedDict([("conv0", nn.Conv2d(3, 2 * k, kernel_size=3, padding=1, bias=False))])
+        return DenseNet(k, (n, n, n), 2 * k, num_classes=num_classes, stem=stem)
     raise KeyError(name)
