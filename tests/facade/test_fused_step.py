@@ -42,6 +42,18 @@ def _losses(rt, th, x_np, y_np):
     return loss, t_loss
 
 
+def _twin_step(rt, th, rt_opt, th_opt, rng):
+    """One training step of both twins on a fresh batch; returns both losses."""
+    rt_opt.zero_grad()
+    th_opt.zero_grad()
+    loss, t_loss = _losses(rt, th, *_batch(rng))
+    loss.backward()
+    t_loss.backward()
+    rt_opt.step()
+    th_opt.step()
+    return loss, t_loss
+
+
 def _assert_state(rt_opt, th_opt, rt, th):
     for p, tp in zip(rt.parameters(), th.parameters()):
         state, t_state = rt_opt.state.get(p), th_opt.state.get(tp)
@@ -126,13 +138,7 @@ def test_reads_between_steps_see_the_updated_values():
     rng = np.random.default_rng(2)
     x_eval = rng.standard_normal((4, 5)).astype(np.float32)
     for step in range(9):
-        rt_opt.zero_grad()
-        th_opt.zero_grad()
-        loss, t_loss = _losses(rt, th, *_batch(rng))
-        loss.backward()
-        t_loss.backward()
-        rt_opt.step()
-        th_opt.step()
+        _twin_step(rt, th, rt_opt, th_opt, rng)
         rt_first, th_first = next(rt.parameters()), next(th.parameters())
         kind = step % 5
         if kind == 0:
@@ -192,13 +198,7 @@ def test_state_dict_round_trip_mid_run_continues_torch_trajectory():
             rt_opt = rustorch.optim.AdamW(rt.parameters(), lr=0.5)
             rt_opt.load_state_dict(opt_state)
             assert rt_opt.param_groups[0]["lr"] == 0.01
-        rt_opt.zero_grad()
-        th_opt.zero_grad()
-        loss, t_loss = _losses(rt, th, *_batch(rng))
-        loss.backward()
-        t_loss.backward()
-        rt_opt.step()
-        th_opt.step()
+        loss, t_loss = _twin_step(rt, th, rt_opt, th_opt, rng)
         assert_close(loss.item(), t_loss.item(), err_msg=f"loss at step {step}")
     assert_params(rt, th)
     _assert_state(rt_opt, th_opt, rt, th)
@@ -324,13 +324,7 @@ def test_evaluations_and_reads_between_steps_add_no_training_program():
 
     def epoch(steps):
         for _ in range(steps):
-            rt_opt.zero_grad()
-            th_opt.zero_grad()
-            loss, t_loss = _losses(rt, th, *_batch(rng))
-            loss.backward()
-            t_loss.backward()
-            rt_opt.step()
-            th_opt.step()
+            loss, t_loss = _twin_step(rt, th, rt_opt, th_opt, rng)
             assert_close(loss.item(), t_loss.item())
         with rustorch.no_grad():
             out = rt(rustorch.tensor(x_eval)).numpy()
