@@ -138,7 +138,7 @@ def test_reads_between_steps_see_the_updated_values():
     rng = np.random.default_rng(2)
     x_eval = rng.standard_normal((4, 5)).astype(np.float32)
     for step in range(9):
-        _twin_step(rt, th, rt_opt, th_opt, rng)
+        loss, t_loss = _twin_step(rt, th, rt_opt, th_opt, rng)
         rt_first, th_first = next(rt.parameters()), next(th.parameters())
         kind = step % 5
         if kind == 0:
