@@ -4,8 +4,8 @@ XLA's CPU runtime takes every temporary buffer of a compiled step from ``malloc`
 requests above its mmap threshold (128 KiB, rising to at most 32 MiB as it adapts) with fresh
 pages from the kernel and gives them back on ``free``, and it trims the top of its heap once
 more than twice that is free, so a training step pays the kernel's page faults on its large
-activations again at every step. On this project's 2-core VM that was 15-25% of a batch-64 step
-of the MNIST CNN (benchmarks/NOTES.md). Raising both thresholds keeps the memory of one step
+activations again at every step. On a 2-core CPU that was 15-25% of a batch-64 step of the
+MNIST CNN (benchmarks/NOTES.md). Raising both thresholds keeps the memory of one step
 for the next, as PyTorch's and JAX's GPU allocators do by caching; peak RSS is unchanged (the
 same buffers are live at the peak), the process simply does not return it between steps.
 

@@ -54,7 +54,7 @@ def _taps(x_padded, kernel, stride, dilation, out_size):
 
 
 # A convolution reads every input element kh * kw times. On a CPU whose memory is slow next to
-# its arithmetic (this project's 2-core VM streams ~5 GB/s against ~100 GFLOP/s), XLA's
+# its arithmetic (the 2-core CPU of benchmarks/NOTES.md streams ~5 GB/s against ~100 GFLOP/s), XLA's
 # convolution and one im2col GEMM over the whole batch (which writes and reads back a kh*kw times
 # larger copy of the input) both wait on memory, and so does one GEMM per kernel tap (which
 # re-streams the output gradient for every tap). The forward pass and the weight gradient
@@ -161,7 +161,7 @@ def _input_grad_col2im(w, dy, x_shape, stride, pads, dilation):
     return lax.slice(total, (0, ph, pw, 0), (batch, ph + x_shape[1], pw + x_shape[2], channels))
 
 
-# Which lowering computes each piece is a platform choice: the plan's thresholds (measured with
+# Which lowering computes each piece is a platform choice: the lowering plan's thresholds (measured with
 # benchmarks/conv_lowerings.py) and the switch that forces a piece's lowering live in
 # rustorch._config, with the measurements behind them.
 
