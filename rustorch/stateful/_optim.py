@@ -196,7 +196,7 @@ class Optimizer:
         for group, group_state in zip(self.param_groups, self._groups_state):
             params = group["params"]
             if ("lr" not in group or not any(p.requires_grad for p in params)
-                    or any(p.grad is not None or p.numel() == 0 or not _settled(p) for p in params)
+                    or any(p.grad is not None or p.numel() == 0 or not p._take_computed() for p in params)
                     or self._key(group, group_state) != group_state.structure
                     or _shared.is_shared(params)):
                 continue
@@ -588,18 +588,6 @@ class _GroupState:
 
 
 _UPDATES: dict = {}
-
-
-def _settled(p: Variable) -> bool:
-    """Whether ``p`` holds a value no recorded update is still to compute (a computed one is
-    taken now)."""
-    if p._value is not None and not p._pending_leaf:
-        return True
-    node = p._node
-    if not p._pending_leaf or node is None or node.values is None or node.values[p._index] is None:
-        return False
-    _graph.settle(p, node.values[p._index])
-    return True
 
 
 def _tensor(array, dtype=None):

@@ -626,13 +626,19 @@ class Variable(TensorMethods):
         return var
 
     # -------------------------------------------------------------- values and metadata
-    def _concrete(self):
+    def _take_computed(self) -> bool:
+        """Whether the value is at hand: a pending one that a program has computed is taken
+        (no program runs)."""
         if self._value is None:
             node = self._node
-            if node.values is not None and node.values[self._index] is not None:
-                _graph.settle(self, node.values[self._index])
-            else:
-                _graph.materialize(self)
+            if node.values is None or node.values[self._index] is None:
+                return False
+            _graph.settle(self, node.values[self._index])
+        return True
+
+    def _concrete(self):
+        if not self._take_computed():
+            _graph.materialize(self)
         _graph.raise_pending_errors()
         return self._value
 
