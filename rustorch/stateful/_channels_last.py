@@ -70,23 +70,31 @@ def run(op, args, static):
     return op(*(as_nchw(a) for a in args), **static)
 
 
-def _is_scalar(value) -> bool:
-    return not isinstance(value, ChannelsLast) and jnp.ndim(value) == 0
+def _broadcast_nhwc(value):
+    """An operand of an elementwise op next to a channels-last activation, channels-last: a
+    scalar as it is; an NCHW array of at most 4 dimensions (broadcasting against ``[N, C, H, W]``,
+    such as a residual branch or a ``[C, 1, 1]`` scale) padded to 4-D and transposed, which
+    broadcasts against ``[N, H, W, C]`` exactly as it did against the NCHW value."""
+    if isinstance(value, ChannelsLast):
+        return value.array
+    if jnp.ndim(value) == 0:
+        return value
+    value = jnp.reshape(value, (1,) * (4 - jnp.ndim(value)) + jnp.shape(value))
+    return jnp.transpose(value, (0, 2, 3, 1))
 
 
 def register_elementwise(op) -> None:
-    """Register an op that acts elementwise on its array arguments (broadcasting only scalars):
-    it runs on channels-last arrays as they are."""
+    """Register an op that acts elementwise (with broadcasting) on its array arguments: once
+    one of them is a channels-last activation, it runs channels-last, the NCHW operands of at
+    most 4 dimensions transposed to meet it (one transpose of that operand, instead of one of
+    the activation and another before the next convolution)."""
 
     def rule(args, static):
-        activations = [a for a in args if isinstance(a, ChannelsLast)]
-        if not activations or not all(
-            isinstance(a, ChannelsLast) and a.array.shape == activations[0].array.shape
-            or _is_scalar(a)
-            for a in args
+        if not any(isinstance(a, ChannelsLast) for a in args) or any(
+            not isinstance(a, ChannelsLast) and jnp.ndim(a) > 4 for a in args
         ):
             return NotImplemented
-        return ChannelsLast(op(*(a.array if isinstance(a, ChannelsLast) else a for a in args), **static))
+        return ChannelsLast(op(*(_broadcast_nhwc(a) for a in args), **static))
 
     register(op, rule)
 
@@ -120,3 +128,21 @@ register_on_activation(F.max_pool2d)
 for _op in (F.relu, F.leaky_relu, F.gelu, F.sigmoid, F.tanh, F.elu, F.silu, F.softplus, F.hardtanh,
             jnp.add, jnp.subtract, jnp.multiply, jnp.true_divide, jnp.negative):
     register_elementwise(_op)
+
+
+def _pad_channels_last(args, static):
+    """``F.pad`` of a channels-last activation: the same pads per axis, in NHWC order (any pad
+    with ``'constant'``; the other modes when they pad height and width only, as
+    ``ReflectionPad2d`` and ``ReplicationPad2d`` do)."""
+    (x,), pad, mode = args, tuple(static["pad"]), static.get("mode", "constant")
+    if not isinstance(x, ChannelsLast) or len(pad) > 8 or (mode != "constant" and len(pad) != 4):
+        return NotImplemented
+    pad = pad + (0,) * (8 - len(pad))
+    pairs = {"W": pad[0:2], "H": pad[2:4], "C": pad[4:6], "N": pad[6:8]}  # torch's order: last axis first
+    nhwc = pairs["C"] + pairs["W"] + pairs["H"] + pairs["N"]
+    if mode != "constant":
+        nhwc = nhwc[:6]  # height and width after a zero channel pad: a 3-axis pad, as torch allows
+    return ChannelsLast(F.pad(x.array, **dict(static, pad=nhwc)))
+
+
+register(F.pad, _pad_channels_last)

@@ -223,6 +223,23 @@ def _basic_getitem(x, *starts, spec):
     return jnp.reshape(y, result)
 
 
+def _basic_getitem_channels_last(args, static):
+    """``x[:, c0:c1, h0:h1:sh, w0:w1:sw]`` (slices of all four axes of an image activation) on the
+    channels-last array: the same window with its axes in NHWC order."""
+    x, starts, spec = args[0], iter(args[1:]), static["spec"]
+    if not isinstance(x, _channels_last.ChannelsLast) or len(spec) != 4 or any(
+            entry[0] not in ("full", "slice") for entry in spec):
+        return NotImplemented
+    per_axis = [(entry, next(starts) if entry[0] == "slice" else None) for entry in spec]
+    nhwc = [per_axis[axis] for axis in (0, 2, 3, 1)]
+    nhwc_starts = [start for _, start in nhwc if start is not None]
+    return _channels_last.ChannelsLast(
+        _basic_getitem(x.array, *nhwc_starts, spec=tuple(entry for entry, _ in nhwc)))
+
+
+_channels_last.register(_basic_getitem, _basic_getitem_channels_last)
+
+
 def _basic_setitem(x, value, *starts, spec):
     begin, sizes, steps, result = _basic_window(x.shape, starts, spec)
     value = jnp.broadcast_to(lax.convert_element_type(jnp.asarray(value), x.dtype), result)

@@ -120,3 +120,73 @@ def test_a_call_recorded_with_a_layout_runs_as_recorded(monkeypatch, enabled):
     h_value = jax.numpy.asarray(np.asarray(h))
     assert_close(np.asarray(pooled), F.max_pool2d(h_value, 2, layout="NHWC"))
     assert_close(np.asarray(convolved), F.conv2d(h_value, jax.numpy.asarray(np.asarray(w)), padding=1, layout="NHWC"))
+
+
+class _Shortcuts(nn.Module):
+    """What residual networks chain between convolutions besides the layers: strided slices of
+    all four axes and zero-padded channels (the CIFAR ResNets' "option A" shortcut), a
+    reflection pad, a residual add whose other operand is an NCHW value (the network's input),
+    a product with a ``[C, 1, 1]`` scale and a crop by negative padding."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(4, 4, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.conv2 = nn.Conv2d(8, 8, 3, stride=2, padding=1, bias=False)
+        self.reflect = nn.ReflectionPad2d((1, 2, 2, 1))
+        self.scale = nn.Parameter(rustorch.tensor(np.linspace(0.5, 1.5, 8, dtype=np.float32).reshape(8, 1, 1)))
+        self.head = nn.Linear(8 * 4 * 4, 3)
+
+    def forward(self, x):
+        h = self.bn1(self.conv1(x)).relu() + x                   # NCHW input meets a channels-last value
+        shortcut = nn.functional.pad(h[:, 1:, ::2, 1::2], (0, 0, 0, 0, 2, 3))  # [N, 8, 4, 4]
+        h = self.conv2(self.reflect(nn.functional.pad(h, (0, 0, 0, 0, 2, 2)))) # [N, 8, 6, 6]
+        h = nn.functional.pad(h, (-1, -1, -1, -1)) * self.scale + shortcut
+        return self.head(h.relu().flatten(1))
+
+
+def _shortcut_steps(monkeypatch, enabled, created=None):
+    monkeypatch.setenv(_config.CHANNELS_LAST_ENV, "1" if enabled else "0")
+    rustorch.manual_seed(0)
+    model = _Shortcuts()
+    optimizer = rustorch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    rng = np.random.default_rng(2)
+    x = rustorch.tensor(rng.standard_normal((3, 4, 8, 8)).astype(np.float32))
+    y = rustorch.tensor(rng.integers(0, 3, 3).astype(np.int32))
+    losses = []
+    for _ in range(2):
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses, {name: np.asarray(p.grad) for name, p in model.named_parameters()}, \
+        {name: np.asarray(v) for name, v in model.state_dict().items()}
+
+
+def test_slices_pads_and_mixed_layout_arithmetic_stay_channels_last(monkeypatch):
+    created = []
+    monkeypatch.setenv(_config.CHANNELS_LAST_ENV, "1")
+    pass_runs = _config.use_channels_last_pass()  # CPU only
+    if pass_runs:
+        original = _channels_last.ChannelsLast.__init__
+
+        def counting_init(self, array):
+            created.append(array.shape)
+            original(self, array)
+
+        monkeypatch.setattr(_channels_last.ChannelsLast, "__init__", counting_init)
+    rustorch.clear_cache()
+    on = _shortcut_steps(monkeypatch, True)
+    monkeypatch.undo()
+    off = _shortcut_steps(monkeypatch, False)
+    assert_close(np.array(on[0]), np.array(off[0]))
+    for name in off[1]:
+        assert_close(on[1][name], off[1][name], err_msg=f"grad of {name}")
+    for name in off[2]:
+        assert_close(on[2][name], off[2][name], err_msg=f"state {name}")
+    if pass_runs:
+        # NHWC shapes of: the residual add, the strided slice, the channel pad, both pads
+        # around the reflection, the crop and the scaled sum.
+        for shape in [(3, 8, 8, 4), (3, 4, 4, 3), (3, 4, 4, 8), (3, 8, 8, 8), (3, 11, 11, 8), (3, 4, 4, 8)]:
+            assert shape in created, shape

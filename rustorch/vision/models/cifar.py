@@ -6,23 +6,20 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-import jax.numpy as jnp
-
 from ...stateful import _layers as L
 from ...stateful._conv_layers import Conv2d
 from ...stateful._module import Module, Sequential
-from ...stateful._variable import apply
+from ...stateful._nn_functional_cnn import pad
 from ._utils import check_no_legacy_arguments, densenet_legacy_keys, init_batch_norms, kaiming_normal_, load_weights
 from .densenet import DenseNet
 
 __all__ = ["CifarResNet", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "densenet_bc"]
 
 
-def _shortcut_a(x, *, extra_channels):
+def _shortcut_a(x, extra_channels):
     """Option A: subsample by 2 and zero-pad the new channels (half on each side)."""
-    sub = x[:, :, ::2, ::2]
     half = extra_channels // 2
-    return jnp.pad(sub, ((0, 0), (half, extra_channels - half), (0, 0), (0, 0)))
+    return pad(x[:, :, ::2, ::2], (0, 0, 0, 0, half, extra_channels - half))
 
 
 class CifarBasicBlock(Module):
@@ -43,7 +40,7 @@ class CifarBasicBlock(Module):
     def forward(self, x):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        shortcut = apply(_shortcut_a, x, extra_channels=self.extra_channels) if self.extra_channels else x
+        shortcut = _shortcut_a(x, self.extra_channels) if self.extra_channels else x
         return self.relu(out + shortcut)
 
 
