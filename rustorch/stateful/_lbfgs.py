@@ -8,13 +8,20 @@ and the direction updates are small eager JAX operations that compile nothing of
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import _graph
 from ._optim import Optimizer
 from ._variable import Variable
+
+# torch's state keys: the counters, then what every iteration leaves (``al``, the two-loop
+# recursion's buffer, appears once an iteration used the history).
+_COUNTERS = ("func_evals", "n_iter")
+_HISTORY = ("d", "t", "old_dirs", "old_stps", "ro", "H_diag", "prev_flat_grad", "prev_loss")
 
 
 def _cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
@@ -135,8 +142,8 @@ class LBFGS(Optimizer):
     It stops on ``max(|g|) <= tolerance_grad``, ``max(|t d|) <= tolerance_change``, a loss
     change below ``tolerance_change``, or ``max_eval`` closure calls. ``state`` keeps
     PyTorch's entries (``func_evals``, ``n_iter``, ``d``, ``t``, ``old_dirs``,
-    ``old_stps``, ``ro``, ``H_diag``, ``prev_flat_grad``, ``prev_loss``) under the first
-    parameter.
+    ``old_stps``, ``ro``, ``H_diag``, ``prev_flat_grad``, ``prev_loss``, ``al``) under the
+    first parameter, and ``state_dict``/``load_state_dict`` exchange it with PyTorch's.
 
     Args:
         params: the parameters (one group only, as PyTorch).
@@ -158,16 +165,12 @@ class LBFGS(Optimizer):
     def __init__(self, params, lr: float = 1, max_iter: int = 20, max_eval: Optional[int] = None,
                  tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9, history_size: int = 100,
                  line_search_fn: Optional[str] = None) -> None:
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if line_search_fn not in (None, "strong_wolfe"):
-            raise ValueError(f"LBFGS: line_search_fn must be None or 'strong_wolfe' (only 'strong_wolfe' is "
-                             f"supported), got {line_search_fn!r}")
         if max_eval is None:
             max_eval = max_iter * 5 // 4
         defaults = dict(lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
                         tolerance_change=tolerance_change, history_size=history_size,
                         line_search_fn=line_search_fn)
+        self._functional(defaults)
         self._lbfgs_state: dict = {}
         super().__init__(params, defaults)
         if len(self.param_groups) != 1:
@@ -175,9 +178,13 @@ class LBFGS(Optimizer):
         self._params = self.param_groups[0]["params"]
 
     def _functional(self, group, group_state=None):
-        """Validates ``lr`` (``set_lr``); L-BFGS has no compiled functional update."""
+        """Validates ``lr`` and ``line_search_fn`` (constructor, ``set_lr``, ``load_state_dict``);
+        L-BFGS has no compiled functional update."""
         if not 0.0 <= group["lr"]:
             raise ValueError(f"Invalid learning rate: {group['lr']}")
+        if group["line_search_fn"] not in (None, "strong_wolfe"):
+            raise ValueError(f"LBFGS: line_search_fn must be None or 'strong_wolfe' (only 'strong_wolfe' is "
+                             f"supported), got {group['line_search_fn']!r}")
         return None
 
     # One group, no compiled update: the base class's per-group functional state stays empty.
@@ -205,14 +212,124 @@ class LBFGS(Optimizer):
         """PyTorch's view: the global state sits under the first parameter."""
         return {self._params[0]: self._lbfgs_state} if self._lbfgs_state else {}
 
-    def state_dict(self) -> dict:
-        raise NotImplementedError(
-            "LBFGS.state_dict: rustorch does not save L-BFGS's history (its direction and curvature "
-            "pairs); save the model's state_dict and start a new LBFGS when resuming")
+    def _torch_state(self, params, group_state) -> list:
+        """The global state under the first parameter, as torch's ``state_dict`` packs it: JAX
+        arrays become rustorch tensors, numbers stay numbers, lists are copies (a later ``step``
+        does not change a state dict already taken)."""
+        def export(value):
+            if isinstance(value, list):
+                return [export(v) for v in value]
+            return Variable._wrap(value) if isinstance(value, jax.Array) else value
+
+        head = {k: export(v) for k, v in self._lbfgs_state.items()} if self._lbfgs_state else None
+        return [head] + [None] * (len(params) - 1)
+
+    # state_dict: the base class's, PyTorch's layout ({'state': {0: {...}}, 'param_groups': [...]}).
 
     def load_state_dict(self, state_dict: dict) -> None:
-        raise NotImplementedError(
-            "LBFGS.load_state_dict: rustorch does not restore L-BFGS's history; build a new LBFGS")
+        """Restore the options and the L-BFGS history saved by :meth:`state_dict` or by
+        ``torch.optim.LBFGS.state_dict()`` (tensors as rustorch tensors, numpy arrays or torch
+        tensors); the next ``step`` continues the saved run.
+
+        As torch, the saved group's options replace the current ones and every saved tensor is
+        cast to the first parameter's dtype. torch checks only the number of groups and their
+        sizes; rustorch also checks the options, the state's keys and shapes (flat vectors of
+        the parameters' total size, scalars), all before anything changes.
+
+        Raises:
+            ValueError: a mismatch, naming the group or the state entry (``state[0]['d']``).
+            TypeError: a state dict that is not PyTorch's layout, or a value of the wrong kind.
+        """
+        name = "LBFGS.load_state_dict"
+        if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
+            raise TypeError(
+                f"{name}: expected a dict with the keys 'state' and 'param_groups' (what "
+                f"optimizer.state_dict() returns), got "
+                f"{sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict).__name__}")
+        groups = state_dict["param_groups"]
+        if len(groups) != 1:
+            raise ValueError(f"{name}: loaded state dict has a different number of parameter groups "
+                             f"({len(groups)}) than this optimizer (1)")
+        saved = groups[0]
+        if not isinstance(saved, dict) or "params" not in saved:
+            raise TypeError(f"{name}: param_groups[0] must be a dict with a 'params' list")
+        if len(saved["params"]) != len(self._params):
+            raise ValueError(f"{name}: loaded state dict contains a parameter group that doesn't match the "
+                             f"size of optimizer's group: param_groups[0] has {len(saved['params'])} "
+                             f"parameters, this optimizer's has {len(self._params)}")
+        group = dict(self.param_groups[0])
+        group.update((k, v) for k, v in saved.items() if k != "params")
+        try:
+            self._functional(group)
+        except ValueError as err:
+            raise ValueError(f"{name}: param_groups[0]: {err}") from None
+        first = int(saved["params"][0])
+        entries = {int(k): v for k, v in state_dict["state"].items()}
+        stray = sorted(set(entries) - {first})
+        if stray:
+            raise ValueError(f"{name}: state entries {stray} are not the group's first parameter "
+                             f"({first}), under which L-BFGS keeps all its state")
+        state = self._checked_state(f"{name}: state[{first}]", entries.get(first) or {})
+        self.param_groups[0].clear()
+        self.param_groups[0].update(group)
+        self._lbfgs_state = state
+
+    def _checked_state(self, where: str, entry: Any) -> dict:
+        """A saved state entry as ``step`` keeps it: JAX arrays of the first parameter's dtype
+        (fresh copies), Python numbers where torch has them, new lists."""
+        if not isinstance(entry, dict):
+            raise TypeError(f"{where} must be a dict, got {type(entry).__name__}")
+        if not entry:
+            return {}
+        required = set(_COUNTERS) | (set(_HISTORY) if entry.get("n_iter") else set())
+        missing = sorted(required - set(entry))
+        extra = sorted(set(entry) - set(_COUNTERS) - set(_HISTORY) - {"al"})
+        if missing or extra:
+            raise ValueError(f"{where} has keys {sorted(entry)}, but LBFGS keeps {list(_COUNTERS)}, and "
+                             f"{list(_HISTORY)} (and 'al') after an iteration"
+                             + (f" (missing {missing})" if missing else "")
+                             + (f" (unexpected {extra})" if extra else ""))
+        size = sum(p.numel() for p in self._params)
+        dtype = self._params[0].dtype
+
+        def array(key, value, shape):
+            if shape == () and isinstance(value, (int, float)):
+                return value  # torch keeps a Python number (t = lr, H_diag = 1)
+            try:
+                value = np.array(value)
+            except Exception as err:  # noqa: BLE001  (anything that is not array-like)
+                raise TypeError(f"{where}[{key}] is not an array: {type(value).__name__} ({err})") from None
+            if value.shape != shape:
+                raise ValueError(f"{where}[{key}] has shape {value.shape}, expected {shape}"
+                                 + (" (a scalar)" if shape == () else " (the parameters' total size, flat)"))
+            if value.dtype.kind != "f":
+                raise ValueError(f"{where}[{key}] has dtype {value.dtype}, expected a floating-point array")
+            return jnp.asarray(value.astype(dtype if jnp.issubdtype(dtype, jnp.floating) else value.dtype))
+
+        def arrays(key, values, shape):
+            if not isinstance(values, (list, tuple)):
+                raise TypeError(f"{where}[{key!r}] must be a list, got {type(values).__name__}")
+            return [None if v is None and key == "al" else array(f"{key!r}][{i}", v, shape)
+                    for i, v in enumerate(values)]
+
+        state = {}
+        for key, value in entry.items():
+            if key in _COUNTERS:
+                if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                    raise TypeError(f"{where}[{key!r}] must be an int, got {type(value).__name__}")
+                state[key] = int(value)
+            elif key == "prev_loss":
+                state[key] = float(value)
+            elif key in ("d", "prev_flat_grad"):
+                state[key] = array(repr(key), value, (size,))
+            elif key in ("t", "H_diag"):
+                state[key] = array(repr(key), value, ())
+            else:
+                state[key] = arrays(key, value, (size,) if key in ("old_dirs", "old_stps") else ())
+        if "d" in state and not len(state["old_dirs"]) == len(state["old_stps"]) == len(state["ro"]):
+            raise ValueError(f"{where}: 'old_dirs', 'old_stps' and 'ro' have different lengths "
+                             f"({len(state['old_dirs'])}, {len(state['old_stps'])}, {len(state['ro'])})")
+        return state
 
     # ------------------------------------------------------------------ flat views
     def _gather_flat_grad(self):
@@ -263,7 +380,7 @@ class LBFGS(Optimizer):
                 return closure()
 
         group = self.param_groups[0]
-        lr = float(group["lr"])
+        lr = group["lr"] if isinstance(group["lr"], (int, float)) else float(group["lr"])
         max_iter, max_eval = group["max_iter"], group["max_eval"]
         tolerance_grad, tolerance_change = group["tolerance_grad"], group["tolerance_change"]
         line_search_fn, history_size = group["line_search_fn"], group["history_size"]
