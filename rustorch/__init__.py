@@ -16,6 +16,10 @@ from ._allocator import _keep_freed_memory_by_default, keep_freed_memory
 
 _keep_freed_memory_by_default()
 
+from . import _config as _platform  # noqa: E402
+
+_platform.choose_cpu_convolution_library()  # before JAX's backend starts (XLA_FLAGS)
+
 import numpy as _np  # noqa: E402
 
 from .serialization import CheckpointError, load, save

@@ -40,7 +40,13 @@ Variable                                    Default      Effect (read when)
 ``RUSTORCH_WIKITEXT``                       unset        the wikitext-2 folder
 ``JAX_DEFAULT_MATMUL_PRECISION``            unset        JAX's own; when set it wins over
                                                          :data:`DEFAULT_FLOAT32_MATMUL_PRECISION`
-``XLA_FLAGS``                               unset        XLA's own; rustorch never sets it
+``RUSTORCH_EIGEN_CONVOLUTIONS``             on           CPU convolutions on XLA's own kernels, not
+                                                         YNNPACK's (at import: appends
+                                                         :data:`YNN_FUSION_FLAG` to ``XLA_FLAGS``
+                                                         unless that flag is there already or
+                                                         JAX's backend has started)
+``XLA_FLAGS``                               unset        XLA's own; rustorch only ever appends the
+                                                         one flag above
 ==========================================  ===========  ==========================================
 
 In-process switches (module attributes, read when a function is traced, so a change applies to
@@ -82,6 +88,7 @@ PROGRAM_CACHE_SIZE_ENV = "RUSTORCH_PROGRAM_CACHE_SIZE"
 EXPLAIN_RECOMPILES_ENV = "RUSTORCH_EXPLAIN_RECOMPILES"
 FUSED_STEP_ENV = "RUSTORCH_FUSED_STEP"
 DONATE_ENV = "RUSTORCH_DONATE"
+EIGEN_CONVOLUTIONS_ENV = "RUSTORCH_EIGEN_CONVOLUTIONS"
 DATA_ENV = "RUSTORCH_DATA"
 MNIST_MIRRORS_ENV = "RUSTORCH_MNIST_MIRRORS"
 WIKITEXT_ENV = "RUSTORCH_WIKITEXT"
@@ -93,6 +100,7 @@ _SWITCH_DEFAULTS = {
     EXPLAIN_RECOMPILES_ENV: False,
     FUSED_STEP_ENV: True,
     DONATE_ENV: True,
+    EIGEN_CONVOLUTIONS_ENV: True,
 }
 DEFAULT_PROGRAM_CACHE_SIZE = 256
 
@@ -121,11 +129,31 @@ benchmarks use it to reach every path. Mutate it in place or replace the attribu
 #   input channels) or large kernels (at least CONV_PLAN_XLA_WEIGHT_GRAD_TAPS taps, such as a
 #   7x7 stem), otherwise the batch-chunked im2col GEMMs (XLA's weight gradient is 2-3x slower
 #   with few channels: MNIST's 32 -> 64 convolution at batch 256, 108 ms against 54 ms).
+#
+# These thresholds were measured with YNNPACK running XLA's convolutions (jaxlib's default). With
+# XLA's own (Eigen) convolution kernels (:data:`EIGEN_CONVOLUTIONS`, rustorch's default) the
+# weight gradient is always XLA's (1.5-4x faster than YNNPACK's: MNIST's 32 -> 64 at batch 256,
+# 27 against 101 ms; ResNet-20's 16 -> 16 at batch 128, 23 against 38 ms) and the column-gradient
+# input gradient pays only up to CONV_PLAN_EIGEN_SMALL_MAP_INPUT_GRAD output positions.
 CONV_PLAN_SMALL_MAP_FORWARD = 9
 CONV_PLAN_SMALL_MAP_INPUT_GRAD = 64
+CONV_PLAN_EIGEN_SMALL_MAP_INPUT_GRAD = 16
 CONV_PLAN_XLA_WEIGHT_GRAD_MAP = 64
 CONV_PLAN_XLA_WEIGHT_GRAD_CHANNELS = 64
 CONV_PLAN_XLA_WEIGHT_GRAD_TAPS = 25
+
+YNN_FUSION_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
+"""XLA's CPU flag naming what YNNPACK runs. jaxlib 0.10.2 gives it single dots, single
+convolutions and reductions; rustorch sets :data:`YNN_FUSION_KINDS` (all but the convolutions)."""
+
+YNN_FUSION_KINDS = "individual_dot,reduce"
+
+EIGEN_CONVOLUTIONS = False
+"""Whether this process's CPU convolutions run on XLA's own kernels (set at import by
+:func:`choose_cpu_convolution_library`; the lowering plan above depends on it). Measured on the
+2-core CPU of benchmarks/NOTES.md, whole training steps with them and the plan made for them:
+MNIST CNN batch 64 1,135-1,142 -> 1,541-1,694 samples/s, batch 256 1,287-1,308 -> 1,625-1,672,
+ResNet-20 batch 128 124-136 -> 136-156."""
 
 MALLOC_THRESHOLD_BYTES = 1 << 30
 """glibc's mmap and trim thresholds when rustorch tunes malloc (see ``rustorch._allocator``)."""
@@ -208,6 +236,30 @@ def fused_optimizer_step() -> bool:
     """Whether ``optimizer.step()`` records its update into the next program (the default)
     rather than running it at once (``RUSTORCH_FUSED_STEP=0``)."""
     return switch_on(FUSED_STEP_ENV)
+
+
+def choose_cpu_convolution_library() -> bool:
+    """Have XLA run CPU convolutions on its own kernels instead of YNNPACK's, by appending
+    ``YNN_FUSION_FLAG=YNN_FUSION_KINDS`` to ``XLA_FLAGS`` (XLA reads it when the backend starts),
+    unless ``RUSTORCH_EIGEN_CONVOLUTIONS=0``, the user's ``XLA_FLAGS`` already names the flag
+    (then the user's choice stands and :data:`EIGEN_CONVOLUTIONS` says what it means), or JAX's
+    backend has already started (import rustorch before running any JAX computation). Returns
+    whether it appended the flag."""
+    global EIGEN_CONVOLUTIONS
+    flags = os.environ.get("XLA_FLAGS", "")
+    if YNN_FUSION_FLAG in flags:
+        value = flags.split(YNN_FUSION_FLAG, 1)[1].lstrip("=").split(" ", 1)[0]
+        EIGEN_CONVOLUTIONS = "individual_convolution" not in value and "INDIVIDUAL_CONVOLUTION" not in value
+        return False
+    if not switch_on(EIGEN_CONVOLUTIONS_ENV):
+        return False
+    from jax._src import xla_bridge
+
+    if xla_bridge.backends_are_initialized():
+        return False
+    os.environ["XLA_FLAGS"] = f"{flags} {YNN_FUSION_FLAG}={YNN_FUSION_KINDS}".strip()
+    EIGEN_CONVOLUTIONS = True
+    return True
 
 
 def donate_replaced_buffers() -> bool:

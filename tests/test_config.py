@@ -81,3 +81,48 @@ def test_only_the_config_module_asks_for_the_backend():
             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "default_backend":
                 offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
     assert not offenders, f"use rustorch._config.on_cpu() instead: {offenders}"
+
+
+_PROBE = """
+import os, sys
+import rustorch, jax
+from rustorch import _config
+jax.numpy.ones(1).block_until_ready()
+print(repr(os.environ.get("XLA_FLAGS")), _config.EIGEN_CONVOLUTIONS)
+"""
+
+
+@pytest.mark.parametrize("xla_flags, switch, expected_flags, eigen", [
+    (None, None, "--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce", True),
+    ("--xla_force_host_platform_device_count=2", None,
+     "--xla_force_host_platform_device_count=2 --xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce", True),
+    ("--xla_cpu_experimental_ynn_fusion_type=individual_dot,individual_convolution", None,
+     "--xla_cpu_experimental_ynn_fusion_type=individual_dot,individual_convolution", False),
+    ("--xla_cpu_experimental_ynn_fusion_type=", None, "--xla_cpu_experimental_ynn_fusion_type=", True),
+    (None, "0", None, False),
+])
+def test_cpu_convolution_library_choice(xla_flags, switch, expected_flags, eigen):
+    """At import rustorch appends its YNNPACK flag to XLA_FLAGS (and its plan follows), unless the
+    user named that flag (their choice stands and the plan follows it) or switched it off."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", _config.EIGEN_CONVOLUTIONS_ENV)}
+    if xla_flags is not None:
+        env["XLA_FLAGS"] = xla_flags
+    if switch is not None:
+        env[_config.EIGEN_CONVOLUTIONS_ENV] = switch
+    out = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().rsplit(" ", 1) == [repr(expected_flags), str(eigen)]
+
+
+def test_no_flag_once_the_backend_started():
+    import os
+    import subprocess
+    import sys
+
+    probe = "import jax; jax.numpy.ones(1).block_until_ready()\n" + _PROBE
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", _config.EIGEN_CONVOLUTIONS_ENV)}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().rsplit(" ", 1) == ["None", "False"]

@@ -172,8 +172,10 @@ def _plan(x_shape, w_shape, out_size):
     positions = out_size[0] * out_size[1]
     taps, channels = w_shape[0] * w_shape[1], x_shape[3]
     forward = "gemm" if positions <= _config.CONV_PLAN_SMALL_MAP_FORWARD else "xla"
-    input_grad = "col2im" if positions <= _config.CONV_PLAN_SMALL_MAP_INPUT_GRAD else "xla"
-    xla_weight = positions >= _config.CONV_PLAN_XLA_WEIGHT_GRAD_MAP and (
+    eigen = _config.EIGEN_CONVOLUTIONS
+    small_input_grad = _config.CONV_PLAN_EIGEN_SMALL_MAP_INPUT_GRAD if eigen else _config.CONV_PLAN_SMALL_MAP_INPUT_GRAD
+    input_grad = "col2im" if positions <= small_input_grad else "xla"
+    xla_weight = eigen or positions >= _config.CONV_PLAN_XLA_WEIGHT_GRAD_MAP and (
         channels >= _config.CONV_PLAN_XLA_WEIGHT_GRAD_CHANNELS or taps >= _config.CONV_PLAN_XLA_WEIGHT_GRAD_TAPS)
     weight_grad = "xla" if xla_weight else "gemm"
     force = _config.CONV_LOWERING_FORCE

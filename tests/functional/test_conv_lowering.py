@@ -81,10 +81,22 @@ def test_planned_lowering_on_network_shapes_matches_torch(x_shape, w_shape, kwar
     _check(x_shape, w_shape, kwargs, seed=sum(x_shape), channels_last=True)
 
 
-def test_plan_picks_gemms_on_small_maps_and_xla_on_large_ones():
+def test_plan_picks_gemms_on_small_maps_and_xla_on_large_ones(monkeypatch):
+    # The plan for YNNPACK's convolution kernels (jaxlib's default).
+    monkeypatch.setattr(_config, "EIGEN_CONVOLUTIONS", False)
     # NHWC input shape, HWIO weight shape, output size.
     assert _conv_lowering._plan((16, 2, 2, 512), (3, 3, 512, 512), (2, 2)) == ("gemm", "col2im", "gemm")
     assert _conv_lowering._plan((16, 4, 4, 256), (3, 3, 256, 256), (4, 4)) == ("xla", "col2im", "gemm")
     assert _conv_lowering._plan((16, 16, 16, 64), (3, 3, 64, 64), (16, 16)) == ("xla", "xla", "xla")
     assert _conv_lowering._plan((256, 14, 14, 32), (3, 3, 32, 64), (14, 14)) == ("xla", "xla", "gemm")
     assert _conv_lowering._plan((16, 64, 64, 3), (7, 7, 3, 64), (32, 32)) == ("xla", "xla", "xla")
+
+
+def test_plan_for_xla_own_convolution_kernels(monkeypatch):
+    """With XLA's own (Eigen) kernels the weight gradient is always XLA's, the column-gradient
+    input gradient pays only on maps of at most 16 positions."""
+    monkeypatch.setattr(_config, "EIGEN_CONVOLUTIONS", True)
+    assert _conv_lowering._plan((16, 2, 2, 512), (3, 3, 512, 512), (2, 2)) == ("gemm", "col2im", "xla")
+    assert _conv_lowering._plan((16, 4, 4, 256), (3, 3, 256, 256), (4, 4)) == ("xla", "col2im", "xla")
+    assert _conv_lowering._plan((128, 8, 8, 64), (3, 3, 64, 64), (8, 8)) == ("xla", "xla", "xla")
+    assert _conv_lowering._plan((256, 14, 14, 32), (3, 3, 32, 64), (14, 14)) == ("xla", "xla", "xla")
