@@ -73,9 +73,8 @@ def test_layout_pass_changes_no_value(monkeypatch):
     assert_close(on[3], off[3])
 
 
-def test_layout_pass_keeps_activations_channels_last(monkeypatch):
-    if not _config.use_channels_last_pass():
-        pytest.skip("the layout pass runs on the CPU backend only")
+def _record_channels_last_arrays(monkeypatch):
+    """The shapes of the channels-last arrays the pass creates from now on (until undone)."""
     created = []
     original = _channels_last.ChannelsLast.__init__
 
@@ -84,6 +83,13 @@ def test_layout_pass_keeps_activations_channels_last(monkeypatch):
         original(self, array)
 
     monkeypatch.setattr(_channels_last.ChannelsLast, "__init__", counting_init)
+    return created
+
+
+def test_layout_pass_keeps_activations_channels_last(monkeypatch):
+    if not _config.use_channels_last_pass():
+        pytest.skip("the layout pass runs on the CPU backend only")
+    created = _record_channels_last_arrays(monkeypatch)
     rustorch.clear_cache()
     _train_steps(monkeypatch, True, steps=1)
     # conv1, bn1, relu, conv2, mul, add, gelu, bn2, dropout, max pool: all channels-last.
@@ -165,17 +171,9 @@ def _shortcut_steps(monkeypatch, enabled, created=None):
 
 
 def test_slices_pads_and_mixed_layout_arithmetic_stay_channels_last(monkeypatch):
-    created = []
     monkeypatch.setenv(_config.CHANNELS_LAST_ENV, "1")
     pass_runs = _config.use_channels_last_pass()  # CPU only
-    if pass_runs:
-        original = _channels_last.ChannelsLast.__init__
-
-        def counting_init(self, array):
-            created.append(array.shape)
-            original(self, array)
-
-        monkeypatch.setattr(_channels_last.ChannelsLast, "__init__", counting_init)
+    created = _record_channels_last_arrays(monkeypatch)
     rustorch.clear_cache()
     on = _shortcut_steps(monkeypatch, True)
     monkeypatch.undo()
