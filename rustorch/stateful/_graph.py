@@ -828,7 +828,8 @@ def _donated_args(leaves: list, positions: tuple):
 
 
 def run(program, key: ProgramKey, p: Plan, cotangent=None):
-    """Run a compiled program on the plan's leaves: ``(outputs, leaf gradients)``."""
+    """Run a compiled program on the leaf values ``p.leaves`` (donated where ``key`` says):
+    ``(outputs, leaf gradients)``."""
     args = _donated_args(p.leaves, key.donated) if key.donated else (tuple(p.leaves),)
     if key.grad_root is None:
         return program(*args), ()

@@ -62,14 +62,19 @@ def _train_steps(monkeypatch, enabled, steps=3):
     return losses, grads, state, np.asarray(hidden)
 
 
-def test_layout_pass_changes_no_value(monkeypatch):
-    on = _train_steps(monkeypatch, True)
-    off = _train_steps(monkeypatch, False)
+def _assert_same_training(on, off):
+    """The losses, gradients and state of a run with the pass and of one without."""
     assert_close(np.array(on[0]), np.array(off[0]))
     for name in off[1]:
         assert_close(on[1][name], off[1][name], err_msg=f"grad of {name}")
     for name in off[2]:
         assert_close(on[2][name], off[2][name], err_msg=f"state {name}")
+
+
+def test_layout_pass_changes_no_value(monkeypatch):
+    on = _train_steps(monkeypatch, True)
+    off = _train_steps(monkeypatch, False)
+    _assert_same_training(on, off)
     assert_close(on[3], off[3])
 
 
@@ -178,11 +183,7 @@ def test_slices_pads_and_mixed_layout_arithmetic_stay_channels_last(monkeypatch)
     on = _shortcut_steps(monkeypatch, True)
     monkeypatch.undo()
     off = _shortcut_steps(monkeypatch, False)
-    assert_close(np.array(on[0]), np.array(off[0]))
-    for name in off[1]:
-        assert_close(on[1][name], off[1][name], err_msg=f"grad of {name}")
-    for name in off[2]:
-        assert_close(on[2][name], off[2][name], err_msg=f"state {name}")
+    _assert_same_training(on, off)
     if pass_runs:
         # NHWC shapes of: the residual add, the strided slice, the channel pad, both pads
         # around the reflection, the crop and the scaled sum.
