@@ -555,13 +555,14 @@ def _adaptive_out(op, n, input, output_size):
     PyTorch's adaptive pools do; return one size per spatial dimension."""
     if isinstance(output_size, (tuple, list)):
         entries = tuple(output_size)
-        valid = len(entries) == n and all(e is None or _is_int(e) for e in entries)
+        # PyTorch's 1-d adaptive pools take no None.
+        valid = len(entries) == n and all((e is None and n > 1) or _is_int(e) for e in entries)
     else:
         entries = (output_size,) * n
         valid = _is_int(output_size)
     if not valid:
-        what = "a pair of" if n == 2 else f"{n}"
-        raise TypeError(f"{op}: output_size must be an int or {what} ints/None, got {output_size!r}")
+        what = {1: "a 1-tuple of an int", 2: "a pair of ints/None"}.get(n, f"{n} ints/None")
+        raise TypeError(f"{op}: output_size must be an int or {what}, got {output_size!r}")
     out = tuple(input.shape[-n + i] if e is None else e for i, e in enumerate(entries))
     if min(out) < 0:
         raise ValueError(f"{op}: elements of output_size must be >= 0, got output_size={output_size!r}")
