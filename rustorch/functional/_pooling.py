@@ -501,7 +501,8 @@ def _lp_pool_nd(n, input, norm_type, kernel_size, stride, ceil_mode):
     total = mean * np.asarray(math.prod(kernel), input.dtype)
     zero = total == 0
     root = jnp.power(jnp.where(zero, jnp.ones((), input.dtype), total), exponent)
-    at_zero = np.asarray(np.power(np.asarray(0.0, input.dtype), np.asarray(exponent, input.dtype)))
+    with np.errstate(divide="ignore"):  # a negative p: 0 ** (1/p) is inf, as PyTorch's
+        at_zero = np.power(np.asarray(0.0, input.dtype), np.asarray(exponent, input.dtype))
     return jnp.where(zero, at_zero, root)
 
 
