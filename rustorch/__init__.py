@@ -235,6 +235,20 @@ from .stateful import (
     ZeroPad3d,
 )
 
+# --- N-d pooling layers: 3-d pools, power-average pooling, max unpooling ---
+from .stateful import (  # noqa: E402
+    AdaptiveAvgPool3d,
+    AdaptiveMaxPool3d,
+    AvgPool3d,
+    LPPool1d,
+    LPPool2d,
+    LPPool3d,
+    MaxPool3d,
+    MaxUnpool1d,
+    MaxUnpool2d,
+    MaxUnpool3d,
+)
+
 # --- mixed precision and precision switches (torch.autocast, torch.amp, set_float32_matmul_precision) ---
 from . import _precision  # noqa: E402
 from . import amp, cpu  # noqa: E402

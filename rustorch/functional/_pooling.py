@@ -1,7 +1,14 @@
-"""2-D max, average and adaptive average pooling with PyTorch's output sizes and gradients."""
+"""Max, average, power-average, adaptive and unpooling ops with PyTorch's output sizes, indices
+and gradients.
+
+One implementation pools along any number of spatial axes; the 1-, 2- and 3-d functions name
+their dimension and layout and share it (the 2-d ones also take a channels-last layout).
+"""
 from __future__ import annotations
 
 import functools
+import itertools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -9,25 +16,33 @@ import numpy as np
 from jax import lax
 
 from ._checks import Layout, check_ndim, is_channels_last
-from ._conv import check_floating, int_pair_at_least, int_tuple_at_least
+from ._conv import check_floating, int_tuple_at_least
 
-_LAYOUT = "[N, C, H, W] or unbatched [C, H, W]"
+_LAYOUTS = {1: "[N, C, L] or unbatched [C, L]", 2: "[N, C, H, W] or unbatched [C, H, W]",
+            3: "[N, C, D, H, W] or unbatched [C, D, H, W]"}
 _CHANNELS_LAST_LAYOUT = "[N, H, W, C] (channels last)"
 
 _LAYOUT_ARG = """layout: keyword-only, ``'NCHW'`` (default, PyTorch's) or ``'NHWC'``: a channels-last
-        ``[N, H, W, C]`` input (batched only) and ``[N, H_out, W_out, C]`` result, with the
-        same values, gradients and errors as ``'NCHW'`` on the transpose. On CPU, pooling over
-        the outer axes of a channels-last array keeps whole channel vectors contiguous."""
+        ``[N, H, W, C]`` input (batched only) and ``[N, H_out, W_out, C]`` result(s), with the
+        same values, indices, gradients and errors as ``'NCHW'`` on the transpose. On CPU,
+        pooling over the outer axes of a channels-last array keeps whole channel vectors
+        contiguous."""
 
 
-def _logical(op, input, layout):
-    """The ``[N, C, H, W]`` (or unbatched) shape the checks and output sizes read, and the two
-    spatial axes of ``input`` in its ``layout``."""
+def _index_dtype():
+    # PyTorch's indices are int64; JAX holds int32 unless x64 is enabled (as for argmax).
+    return jax.dtypes.canonicalize_dtype(np.int64)
+
+
+def _logical(op, n, input, layout):
+    """The channels-first shape the checks and output sizes read (``[N, C, *spatial]`` or
+    unbatched), and the ``n`` spatial axes of ``input`` in its ``layout``."""
     if is_channels_last(op, layout):
         check_ndim(op, "input", input, (4,), _CHANNELS_LAST_LAYOUT)
-        n, h, w, c = input.shape
-        return jax.ShapeDtypeStruct((n, c, h, w), input.dtype), (1, 2)
-    return input, (input.ndim - 2, input.ndim - 1)
+        batch, h, w, c = input.shape
+        return jax.ShapeDtypeStruct((batch, c, h, w), input.dtype), (1, 2)
+    check_ndim(op, "input", input, (n + 1, n + 2), _LAYOUTS[n])
+    return input, tuple(range(input.ndim - n, input.ndim))
 
 
 def _pool_output_size(size, kernel, pad, stride, dilation, ceil_mode):
@@ -39,13 +54,18 @@ def _pool_output_size(size, kernel, pad, stride, dilation, ceil_mode):
     return out
 
 
-def _pool_geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode):
-    """Validate pooling arguments as ATen's pool2d_shape_check does; return the static geometry."""
-    check_ndim(op, "input", x, (3, 4), _LAYOUT)
-    kernel = int_pair_at_least(op, "kernel_size", kernel_size, 1)
-    stride = kernel if stride is None else int_pair_at_least(op, "stride", stride, 1)
-    pad = int_pair_at_least(op, "padding", padding, 0)
-    dilation = int_pair_at_least(op, "dilation", dilation, 1)
+def _default_stride(stride):
+    # PyTorch's None (and the empty list its TorchScript signatures use) mean "the kernel size".
+    return stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
+
+
+def _pool_geometry(op, n, x, kernel_size, stride, padding, dilation, ceil_mode):
+    """Validate pooling arguments as ATen's pool{n}d_shape_check does; return the static
+    geometry ``(kernel, stride, padding, dilation, out)``, one entry per spatial dimension."""
+    kernel = int_tuple_at_least(op, "kernel_size", kernel_size, 1, n)
+    stride = kernel if _default_stride(stride) else int_tuple_at_least(op, "stride", stride, 1, n)
+    pad = int_tuple_at_least(op, "padding", padding, 0, n)
+    dilation = int_tuple_at_least(op, "dilation", dilation, 1, n)
     if not isinstance(ceil_mode, bool):
         raise TypeError(f"{op}: ceil_mode must be a bool, got {ceil_mode!r}")
     if any(p > k // 2 for p, k in zip(pad, kernel)):
@@ -53,8 +73,8 @@ def _pool_geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode):
             f"{op}: pad should be at most half of kernel size (padding <= kernel_size // 2 in each "
             f"dimension), but got padding={pad} and kernel_size={kernel}"
         )
-    spatial = tuple(x.shape[-2:])
-    if min(x.shape[-3:]) < 1:
+    spatial = tuple(x.shape[-n:])
+    if min(x.shape[-n - 1:]) < 1:
         raise ValueError(
             f"{op}: expected non-zero channel and spatial sizes, got input of shape {tuple(x.shape)}"
         )
@@ -62,9 +82,10 @@ def _pool_geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode):
         _pool_output_size(*args, ceil_mode) for args in zip(spatial, kernel, pad, stride, dilation)
     )
     if min(out) < 1:
+        channels = x.shape[-n - 1]
         raise ValueError(
-            f"{op}: given input size ({x.shape[-3]}x{spatial[0]}x{spatial[1]}), calculated output "
-            f"size ({x.shape[-3]}x{out[0]}x{out[1]}) is too small (kernel_size={kernel}, "
+            f"{op}: given input size ({'x'.join(map(str, (channels,) + spatial))}), calculated output "
+            f"size ({'x'.join(map(str, (channels,) + out))}) is too small (kernel_size={kernel}, "
             f"stride={stride}, padding={pad}, dilation={dilation}); use a smaller kernel or "
             "more padding"
         )
@@ -73,7 +94,8 @@ def _pool_geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode):
 
 def _edge_pads(spatial, kernel, stride, pad, dilation, out):
     # (lo, hi, interior) for lax.pad so that exactly `out` windows fit; a negative hi crops the
-    # trailing rows PyTorch's floor rule never reaches, a positive surplus covers ceil_mode windows.
+    # trailing elements PyTorch's floor rule never reaches, a positive surplus covers ceil_mode
+    # windows.
     pads = []
     for size, k, s, p, d, o in zip(spatial, kernel, stride, pad, dilation, out):
         needed = (o - 1) * s + d * (k - 1) + 1
@@ -88,27 +110,66 @@ def _lowest(dtype):
     return np.array(jnp.iinfo(dtype).min, dtype)
 
 
+def _place(axes, values, ndim):
+    placed = [1] * ndim
+    for axis, value in zip(axes, values):
+        placed[axis] = value
+    return placed
+
+
+def _along(axes, vectors, ndim, combine):
+    """Combine one static vector per axis (each laid along its axis) into one broadcastable array."""
+    arrays = []
+    for axis, vector in zip(axes, vectors):
+        shape = [1] * ndim
+        shape[axis] = len(vector)
+        arrays.append(np.asarray(vector).reshape(shape))
+    return functools.reduce(combine, arrays)
+
+
+def _tap_offsets(kernel):
+    """A window's taps in PyTorch's row-major scan order, as per-axis offsets."""
+    return list(itertools.product(*(range(k) for k in kernel)))
+
+
 def _window_taps(x, axes, kernel, stride, dilation, out):
-    """The ``kh * kw`` strided views that a window's taps read along the spatial ``axes`` of the
-    padded ``x``, each with ``out`` along those axes, in PyTorch's row-major scan of a window
-    (tap ``(i, j)`` at ``i * kw + j``)."""
+    """The ``prod(kernel)`` strided views that a window's taps read along the spatial ``axes``
+    of the padded ``x``, each with ``out`` along those axes, in PyTorch's row-major scan of a
+    window."""
     taps = []
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            start, limit, strides = [0] * x.ndim, list(x.shape), [1] * x.ndim
-            for axis, offset, o, s in zip(axes, (i * dilation[0], j * dilation[1]), out, stride):
-                start[axis], limit[axis], strides[axis] = offset, offset + (o - 1) * s + 1, s
-            taps.append(lax.slice(x, start, limit, strides))
+    for offsets in _tap_offsets(kernel):
+        start, limit, strides = [0] * x.ndim, list(x.shape), [1] * x.ndim
+        for axis, t, d, o, s in zip(axes, offsets, dilation, out, stride):
+            start[axis], limit[axis], strides[axis] = t * d, t * d + (o - 1) * s + 1, s
+        taps.append(lax.slice(x, start, limit, strides))
     return taps
 
 
-def _first_max_hits(taps, maximum):
+def _tap_inside(axes, kernel, stride, dilation, out, spans, ndim):
+    """Per tap, None when every window reads it inside the input, else a static mask (broadcast
+    along ``axes``) of the windows where it does; ``spans`` holds ``(pad, size)`` per axis."""
+    masks = []
+    for offsets in _tap_offsets(kernel):
+        vectors = []
+        for t, d, o, s, (p, size) in zip(offsets, dilation, out, stride, spans):
+            position = np.arange(o) * s - p + t * d
+            vectors.append((position >= 0) & (position < size))
+        masks.append(None if all(v.all() for v in vectors) else _along(axes, vectors, ndim, np.logical_and))
+    return masks
+
+
+def _first_max_hits(taps, maximum, inside):
     """One mask per tap: True where that tap is the element PyTorch's kernel picks, the first
-    maximum in scan order, or the last NaN of a window that holds one (its loop takes a new
-    index on ``val > max || isnan(val)``)."""
+    maximum inside the input in scan order, or the last NaN of a window that holds one (its loop
+    takes a new index on ``val > max || isnan(val)``, starting from the window's first element
+    inside the input)."""
     hits, taken = [], None
-    for tap in taps:
-        hit = tap == maximum if taken is None else (tap == maximum) & ~taken
+    for tap, mask in zip(taps, inside):
+        hit = tap == maximum
+        if mask is not None:
+            hit = hit & mask
+        if taken is not None:
+            hit = hit & ~taken
         taken = hit if taken is None else taken | hit
         hits.append(hit)
     if jnp.issubdtype(maximum.dtype, jnp.floating):
@@ -120,14 +181,14 @@ def _first_max_hits(taps, maximum):
     return hits
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3, 4, 5))
-def _window_max(x, axes, kernel, stride, dilation, out):
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3, 4, 5, 6))
+def _window_max(x, axes, kernel, stride, dilation, out, spans):
     """Max over (possibly overlapping, dilated) windows along ``axes`` of the padded ``x``."""
     return functools.reduce(jnp.maximum, _window_taps(x, axes, kernel, stride, dilation, out))
 
 
 @_window_max.defjvp
-def _window_max_jvp(axes, kernel, stride, dilation, out, primals, tangents):
+def _window_max_jvp(axes, kernel, stride, dilation, out, spans, primals, tangents):
     # PyTorch routes a window's whole gradient to one element (the first maximum); jnp.max would
     # split it between ties, and JAX has no reverse mode for reduce_window max with dilation.
     # The tangent is a masked sum over the taps, whose transpose is selects and strided pads:
@@ -136,7 +197,7 @@ def _window_max_jvp(axes, kernel, stride, dilation, out, primals, tangents):
     (x,), (dx,) = primals, tangents
     taps = _window_taps(x, axes, kernel, stride, dilation, out)
     maximum = functools.reduce(jnp.maximum, taps)
-    hits = _first_max_hits(taps, maximum)
+    hits = _first_max_hits(taps, maximum, _tap_inside(axes, kernel, stride, dilation, out, spans, x.ndim))
     dtaps = _window_taps(dx, axes, kernel, stride, dilation, out)
     zero = jnp.zeros((), dx.dtype)
     tangent = functools.reduce(jnp.add, [jnp.where(hit, dtap, zero) for hit, dtap in zip(hits, dtaps)])
@@ -145,12 +206,12 @@ def _window_max_jvp(axes, kernel, stride, dilation, out, primals, tangents):
 
 def _split_blocks(x, axes, kernel):
     """Reshape each spatial axis of length ``o * k`` into ``(o, k)``; returns the array and the
-    positions of the two window axes."""
+    positions of the window axes (``axes`` ascending)."""
     shape = list(x.shape)
     for axis, k in sorted(zip(axes, kernel), reverse=True):
         shape[axis:axis + 1] = [shape[axis] // k, k]
-    first, second = sorted(axes)
-    return x.reshape(shape), (first + 1, second + 2)
+    window_axes = tuple(axis + j + 1 for j, axis in enumerate(sorted(axes)))
+    return x.reshape(shape), window_axes
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
@@ -163,21 +224,21 @@ def _block_max(x, axes, kernel):
 @_block_max.defjvp
 def _block_max_jvp(axes, kernel, primals, tangents):
     # Non-overlapping windows need no strided slices of the input: a reshape exposes each window
-    # as two axes. The taps are slices of those axes; one elementwise pass over them gives the
-    # maximum and the scan position of the element PyTorch picks, and the tangent sums a
-    # full-size select over the window axes, so the backward pass is one elementwise select of
-    # the broadcast output gradient (the strided-tap form's transpose sums kh * kw
-    # interior-padded arrays). Measured on a 2-core CPU in the MNIST CNN, batch 256
+    # as one axis per spatial axis. The taps are slices of those axes; one elementwise pass over
+    # them gives the maximum and the scan position of the element PyTorch picks, and the
+    # tangent sums a full-size select over the window axes, so the backward pass is one
+    # elementwise select of the broadcast output gradient (the strided-tap form's transpose sums
+    # prod(kernel) interior-padded arrays). Measured on a 2-core CPU in the MNIST CNN, batch 256
     # (benchmarks/NOTES.md): the pooling backward fell from ~46 ms to ~6 ms.
     (x,), (dx,) = primals, tangents
     blocks, window_axes = _split_blocks(x, axes, kernel)
-    window = kernel[0] * kernel[1]
+    window = math.prod(kernel)
     taps = []
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            index = [slice(None)] * blocks.ndim
-            index[window_axes[0]], index[window_axes[1]] = i, j
-            taps.append(blocks[tuple(index)])
+    for offsets in _tap_offsets(kernel):
+        index = [slice(None)] * blocks.ndim
+        for axis, t in zip(window_axes, offsets):
+            index[axis] = t
+        taps.append(blocks[tuple(index)])
     maximum = functools.reduce(jnp.maximum, taps)
     # PyTorch's pick (see _first_max_hits) as one code per window: the first maximum's scan
     # position, or -1 - position for the last NaN, so a single running minimum finds either.
@@ -189,41 +250,108 @@ def _block_max_jvp(axes, kernel, primals, tangents):
             candidate = jnp.where(jnp.isnan(tap), np.asarray(-1 - position, code_dtype), candidate)
         code = candidate if code is None else jnp.minimum(code, candidate)
     chosen = jnp.where(code < 0, -1 - code, code)
-    index_shape = [1] * blocks.ndim
-    index_shape[window_axes[0]], index_shape[window_axes[1]] = kernel
-    scan_order = (
-        lax.broadcasted_iota(code_dtype, index_shape, window_axes[0]) * np.asarray(kernel[1], code_dtype)
-        + lax.broadcasted_iota(code_dtype, index_shape, window_axes[1])
-    )
+    scan_order = _along(window_axes, [np.arange(k) * math.prod(kernel[i + 1:]) for i, k in enumerate(kernel)],
+                        blocks.ndim, np.add).astype(code_dtype)
     dblocks, _ = _split_blocks(dx, axes, kernel)
     hit = scan_order == jnp.expand_dims(chosen, window_axes)
     tangent = jnp.sum(jnp.where(hit, dblocks, jnp.zeros((), dx.dtype)), axis=window_axes)
     return maximum, tangent
 
 
-def _max_pool(x, axes, kernel, stride, pad, dilation, out):
-    """Max pooling of ``x`` along its two spatial ``axes`` with validated geometry."""
-    if stride == kernel and dilation == (1, 1) and pad == (0, 0):
+def _max_indices(x, axes, kernel, stride, pad, dilation, out):
+    """PyTorch's ``return_indices``: per window, the flat index into the input's spatial plane
+    (row-major over ``axes``) of the element its kernel picks (see :func:`_first_max_hits`)."""
+    spatial = tuple(x.shape[axis] for axis in axes)
+    pads = [(0, 0, 0)] * x.ndim
+    for axis, edge in zip(axes, _edge_pads(spatial, kernel, stride, pad, dilation, out)):
+        pads[axis] = edge
+    padded = lax.pad(lax.stop_gradient(x), _lowest(x.dtype), pads)
+    taps = _window_taps(padded, axes, kernel, stride, dilation, out)
+    maximum = functools.reduce(jnp.maximum, taps)
+    inside = _tap_inside(axes, kernel, stride, dilation, out, tuple(zip(pad, spatial)), x.ndim)
+    hits = _first_max_hits(taps, maximum, inside)
+    dtype = _index_dtype()
+    plane_strides = [math.prod(spatial[i + 1:]) for i in range(len(spatial))]
+    starts = _along(axes, [(np.arange(o) * s - p) * ps for o, s, p, ps in zip(out, stride, pad, plane_strides)],
+                    x.ndim, np.add).astype(dtype)
+    zero = np.zeros((), dtype)
+    picked = functools.reduce(jnp.add, [
+        jnp.where(hit, np.asarray(sum(t * d * ps for t, d, ps in zip(offsets, dilation, plane_strides)), dtype), zero)
+        for hit, offsets in zip(hits, _tap_offsets(kernel))
+    ])
+    return jnp.asarray(starts) + picked
+
+
+def _max_pool(x, axes, kernel, stride, pad, dilation, out, return_indices=False):
+    """Max pooling of ``x`` along its spatial ``axes`` (ascending) with validated geometry; with
+    ``return_indices`` also PyTorch's indices."""
+    values = None
+    if stride == kernel and all(d == 1 for d in dilation) and not any(pad):
         # Non-overlapping windows that never reach past the input: crop what the floor rule
         # leaves out and take the block form.
         limit = list(x.shape)
         for axis, o, k in zip(axes, out, kernel):
             limit[axis] = o * k
         if all(limit[axis] <= x.shape[axis] for axis in axes):
-            return _block_max(lax.slice(x, [0] * x.ndim, limit), tuple(axes), kernel)
-    spatial = tuple(x.shape[axis] for axis in axes)
-    pads = [(0, 0, 0)] * x.ndim
-    for axis, edge in zip(axes, _edge_pads(spatial, kernel, stride, pad, dilation, out)):
-        pads[axis] = edge
-    x = lax.pad(x, _lowest(x.dtype), pads)
-    return _window_max(x, tuple(axes), kernel, stride, dilation, out)
+            values = _block_max(lax.slice(x, [0] * x.ndim, limit), tuple(axes), kernel)
+    if values is None:
+        spatial = tuple(x.shape[axis] for axis in axes)
+        pads = [(0, 0, 0)] * x.ndim
+        for axis, edge in zip(axes, _edge_pads(spatial, kernel, stride, pad, dilation, out)):
+            pads[axis] = edge
+        padded = lax.pad(x, _lowest(x.dtype), pads)
+        values = _window_max(padded, tuple(axes), kernel, stride, dilation, out, tuple(zip(pad, spatial)))
+    if return_indices:
+        return values, _max_indices(x, axes, kernel, stride, pad, dilation, out)
+    return values
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
+def _max_pool_nd(n, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, layout="NCHW"):
+    op = f"max_pool{n}d"
+    logical, axes = _logical(op, n, input, layout)
+    geometry = _pool_geometry(op, n, logical, kernel_size, stride, padding, dilation, ceil_mode)
+    if not isinstance(return_indices, bool):
+        raise TypeError(f"{op}: return_indices must be a bool, got {return_indices!r}")
+    return _max_pool(input, axes, *geometry, return_indices)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    return _max_pool_nd(1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False, *,
                layout: Layout = "NCHW"):
-    """2-D max pooling, ``torch.nn.functional.max_pool2d`` (without ``return_indices``).
+    return _max_pool_nd(2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, layout)
 
-    ``out[n, c, y, x] = max_{i,j} input_padded[n, c, s_h*y + d_h*i, s_w*x + d_w*j]`` where the
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    return _max_pool_nd(3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    """:func:`max_pool1d` returning ``(output, indices)`` whatever ``return_indices`` says, as
+    ``torch.nn.functional.max_pool1d_with_indices``."""
+    return _max_pool_nd(1, input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True, *, layout: Layout = "NCHW"):
+    """:func:`max_pool2d` returning ``(output, indices)`` whatever ``return_indices`` says, as
+    ``torch.nn.functional.max_pool2d_with_indices``."""
+    return _max_pool_nd(2, input, kernel_size, stride, padding, dilation, ceil_mode, True, layout)
+
+
+def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    """:func:`max_pool3d` returning ``(output, indices)`` whatever ``return_indices`` says, as
+    ``torch.nn.functional.max_pool3d_with_indices``."""
+    return _max_pool_nd(3, input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+_MAX_POOL_DOC = """{n}-D max pooling, ``torch.nn.functional.max_pool{n}d``.
+
+    ``out[n, c, o] = max_t input_padded[n, c, s*o + d*t]`` per spatial dimension, where the
     implicit padding is ``-inf`` (the dtype's minimum for integers). Output size per dimension
     is ATen's ``div_floor(L + 2p - d(k-1) - 1 + (ceil_mode ? s-1 : 0), s) + 1``, minus one if
     ``ceil_mode`` would start the last window in the right padding. The gradient goes entirely
@@ -231,27 +359,32 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     or to the window's last NaN when it holds one (its output is then NaN).
 
     Args:
-      input: ``[N, C, H, W]`` or unbatched ``[C, H, W]``, floating or integer dtype.
-      kernel_size: int or pair.
-      stride: int or pair; default ``None`` means ``kernel_size``.
-      padding: int or pair of ``-inf`` paddings on both sides, at most ``kernel_size // 2``.
+      input: ``{layout}``, floating or integer dtype.
+      kernel_size: int or {n} ints.
+      stride: int or {n} ints; default ``None`` means ``kernel_size``.
+      padding: int or {n} ints of ``-inf`` paddings on both sides, at most ``kernel_size // 2``.
         Default 0.
-      dilation: int or pair, default 1.
+      dilation: int or {n} ints, default 1.
       ceil_mode: round the output size up instead of down. Default ``False``.
-      {layout_arg}
+      return_indices: also return, per output, the flat index into the input's spatial plane
+        (row-major, ``{plane}``) of the element the gradient goes to, in JAX's default integer
+        dtype (PyTorch's int64 when x64 is enabled), as :func:`max_unpool{n}d` reads it.
+        Default ``False``.{layout_arg}
+
+    Returns:
+      The pooled array, or ``(output, indices)`` with ``return_indices``.
 
     Raises:
       ValueError: wrong rank, empty input, non-positive kernel/stride/dilation, negative padding
         or padding above half the kernel, an output size below 1, or an unknown layout.
       TypeError: configuration of the wrong type.
     """
-    logical, axes = _logical("max_pool2d", input, layout)
-    geometry = _pool_geometry("max_pool2d", logical, kernel_size, stride, padding, dilation, ceil_mode)
-    return _max_pool(input, axes, *geometry)
+
+_PLANES = {1: "L", 2: "H * W", 3: "D * H * W"}
 
 
 def _avg_divisors(size, kernel, stride, pad, out, count_include_pad):
-    # ATen's avg_pool2d kernel: a window [start, start + k) is first clipped to the padded
+    # ATen's avg_pool kernels: a window [start, start + k) is first clipped to the padded
     # extent [-pad, size + pad) (that length is the count_include_pad divisor), then to the
     # input [0, size) (the divisor otherwise). Windows of ceil_mode that hang over the right
     # padding therefore never count the overhang.
@@ -265,72 +398,74 @@ def _avg_divisors(size, kernel, stride, pad, out, count_include_pad):
     return divisors
 
 
-def avg_pool2d(
-    input,
-    kernel_size,
-    stride=None,
-    padding=0,
-    ceil_mode=False,
-    count_include_pad=True,
-    divisor_override=None,
-    *,
-    layout: Layout = "NCHW",
-):
-    """2-D average pooling, ``torch.nn.functional.avg_pool2d``.
-
-    Each output is the sum of its window over the zero-padded input divided by:
-    ``divisor_override`` if given; else, with ``count_include_pad``, the window's size clipped
-    to the padded input (a ``ceil_mode`` window hanging past the right padding does not count
-    the overhang); else the number of real input elements in the window. Output size follows
-    the same rule as :func:`max_pool2d` with dilation 1.
-
-    Args:
-      input: ``[N, C, H, W]`` or unbatched ``[C, H, W]``, floating dtype.
-      kernel_size: int or pair.
-      stride: int or pair; default ``None`` means ``kernel_size``.
-      padding: int or pair of zero paddings, at most ``kernel_size // 2``. Default 0.
-      ceil_mode: round the output size up instead of down. Default ``False``.
-      count_include_pad: count the zero padding in the divisor. Default ``True``.
-      divisor_override: a non-zero int used as the divisor for every window. Default ``None``.
-      {layout_arg}
-
-    Raises:
-      ValueError: as :func:`max_pool2d`, and for ``divisor_override == 0``.
-      TypeError: a non-floating input (PyTorch truncates integer averages; cast first), or
-        configuration of the wrong type.
-    """
-    op = "avg_pool2d"
-    logical, axes = _logical(op, input, layout)
-    kernel, stride, pad, _, out = _pool_geometry(op, logical, kernel_size, stride, padding, 1, ceil_mode)
+def _avg_pool_nd(n, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
+                 layout="NCHW"):
+    op = f"avg_pool{n}d"
+    logical, axes = _logical(op, n, input, layout)
+    kernel, stride, pad, _, out = _pool_geometry(op, n, logical, kernel_size, stride, padding, 1, ceil_mode)
     check_floating(op, "input", input)
     _check_avg_divisor(op, divisor_override)
     return _avg_pool(input, axes, kernel, stride, pad, out, count_include_pad, divisor_override)
 
 
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    return _avg_pool_nd(1, input, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None, *, layout: Layout = "NCHW"):
+    return _avg_pool_nd(2, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
+                        layout)
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    return _avg_pool_nd(3, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+_AVG_POOL_DOC = """{n}-D average pooling, ``torch.nn.functional.avg_pool{n}d``.
+
+    Each output is the sum of its window over the zero-padded input divided by:
+    ``divisor_override`` if given; else, with ``count_include_pad``, the window's size clipped
+    to the padded input (a ``ceil_mode`` window hanging past the right padding does not count
+    the overhang); else the number of real input elements in the window. Output size follows
+    the same rule as :func:`max_pool{n}d` with dilation 1.
+
+    Args:
+      input: ``{layout}``, floating dtype.
+      kernel_size: int or {n} ints.
+      stride: int or {n} ints; default ``None`` means ``kernel_size``.
+      padding: int or {n} ints of zero paddings, at most ``kernel_size // 2``. Default 0.
+      ceil_mode: round the output size up instead of down. Default ``False``.
+      count_include_pad: count the zero padding in the divisor. Default ``True``.{divisor}{layout_arg}
+
+    Raises:
+      ValueError: as :func:`max_pool{n}d`, and for ``divisor_override == 0``.
+      TypeError: a non-floating input (PyTorch truncates integer averages; cast first), or
+        configuration of the wrong type.
+    """
+
+_DIVISOR_ARG = """
+      divisor_override: a non-zero int used as the divisor for every window. Default ``None``."""
+
+
 def _avg_pool(input, axes, kernel, stride, pad, out, count_include_pad, divisor_override):
-    """Average pooling of ``input`` along its two spatial ``axes`` with validated geometry."""
+    """Average pooling of ``input`` along its spatial ``axes`` with validated geometry."""
     spatial = tuple(input.shape[axis] for axis in axes)
     zero = np.zeros((), input.dtype)  # concrete, so reduce_window sees the add monoid
     pads, window, strides = [(0, 0, 0)] * input.ndim, [1] * input.ndim, [1] * input.ndim
-    for axis, edge, k, s in zip(axes, _edge_pads(spatial, kernel, stride, pad, (1, 1), out), kernel, stride):
+    ones = (1,) * len(axes)
+    for axis, edge, k, s in zip(axes, _edge_pads(spatial, kernel, stride, pad, ones, out), kernel, stride):
         pads[axis], window[axis], strides[axis] = edge, k, s
     x = lax.pad(input, zero, pads)
     sums = lax.reduce_window(x, zero, lax.add, tuple(window), tuple(strides), "VALID")
     if divisor_override is not None:
         return sums / jnp.asarray(divisor_override, input.dtype)
-    rows, cols = (
+    divisors = _along(axes, [
         _avg_divisors(size, k, s, p, o, count_include_pad)
         for size, k, s, p, o in zip(spatial, kernel, stride, pad, out)
-    )
-    divisors = np.outer(rows, cols).reshape(_place(axes, out, input.ndim))
+    ], input.ndim, np.multiply)
     return sums / jnp.asarray(divisors, input.dtype)
-
-
-def _place(axes, values, ndim):
-    placed = [1] * ndim
-    for axis, value in zip(axes, values):
-        placed[axis] = value
-    return placed
 
 
 def _check_avg_divisor(op, divisor_override):
@@ -343,6 +478,201 @@ def _check_avg_divisor(op, divisor_override):
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+# ------------------------------------------------------------------------- power-average pool
+
+def _lp_pool_nd(n, input, norm_type, kernel_size, stride, ceil_mode):
+    op = f"lp_pool{n}d"
+    logical, axes = _logical(op, n, input, "NCHW")
+    check_floating(op, "input", input)
+    if not isinstance(norm_type, (int, float)) or isinstance(norm_type, bool):
+        raise TypeError(f"{op}: norm_type must be a real number, got {norm_type!r}")
+    geometry = _pool_geometry(op, n, logical, kernel_size, stride, 0, 1, ceil_mode)
+    kernel, stride, pad, _, out = geometry
+    if norm_type == math.inf:
+        return _max_pool(jnp.abs(input), axes, *geometry)
+    if norm_type == -math.inf:
+        return -_max_pool(-jnp.abs(input), axes, *geometry)
+    exponent = 1.0 / norm_type
+    mean = _avg_pool(jnp.power(input, norm_type), axes, kernel, stride, pad, out, True, None)
+    # PyTorch's (sign(out) * relu(|out|) * prod(kernel)) ** (1/p): the same value, and its
+    # gradient, which the relu zeroes where the window's sum of powers is 0.
+    total = mean * np.asarray(math.prod(kernel), input.dtype)
+    zero = total == 0
+    root = jnp.power(jnp.where(zero, jnp.ones((), input.dtype), total), exponent)
+    with np.errstate(divide="ignore"):  # a negative p: 0 ** (1/p) is inf, as PyTorch's
+        at_zero = np.power(np.asarray(0.0, input.dtype), np.asarray(exponent, input.dtype))
+    return jnp.where(zero, at_zero, root)
+
+
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    return _lp_pool_nd(1, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    return _lp_pool_nd(2, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    return _lp_pool_nd(3, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+_LP_POOL_DOC = """{n}-D power-average pooling, ``torch.nn.functional.lp_pool{n}d``.
+
+    ``out = (sign(a) * relu(|a|) * prod(kernel_size)) ** (1/p)`` with ``a`` the
+    :func:`avg_pool{n}d` of ``input ** p`` (no padding, ``count_include_pad``), which is
+    ``(sum over the window of x**p) ** (1/p)`` for whole windows. ``p = inf`` is the max pool of
+    ``|x|`` and ``p = -inf`` minus the max pool of ``-|x|``. Where a window's sum of powers is
+    0, the gradient is 0, as PyTorch's.
+
+    Args:
+      input: ``{layout}``, floating dtype.
+      norm_type: the power ``p`` (int or float, may be ``inf``).
+      kernel_size: int or {n} ints.
+      stride: int or {n} ints; default ``None`` means ``kernel_size``.
+      ceil_mode: round the output size up instead of down. Default ``False``.
+
+    Raises:
+      ValueError, TypeError: as :func:`avg_pool{n}d`; TypeError for a non-numeric ``norm_type``.
+    """
+
+
+# ------------------------------------------------------------------------ adaptive pooling
+
+def _adaptive_windows(size, out):
+    """Start indices ``[out, width]`` of PyTorch's adaptive windows (width = the widest window),
+    and a mask of the taps inside each window."""
+    starts = (np.arange(out) * size) // out
+    ends = -((-(np.arange(out) + 1) * size) // out)
+    width = int(max(ends - starts)) if out else 0
+    index = starts[:, None] + np.arange(width)[None, :]
+    valid = index < ends[:, None]
+    return np.minimum(index, size - 1), valid
+
+
+def _adaptive_out(op, n, input, output_size):
+    """Validate ``output_size`` (an int, or ``n`` ints/None keeping that input size) as
+    PyTorch's adaptive pools do; return one size per spatial dimension."""
+    if isinstance(output_size, (tuple, list)):
+        entries = tuple(output_size)
+        # PyTorch's 1-d adaptive pools take no None.
+        valid = len(entries) == n and all((e is None and n > 1) or _is_int(e) for e in entries)
+    else:
+        entries = (output_size,) * n
+        valid = _is_int(output_size)
+    if not valid:
+        what = {1: "a 1-tuple of an int", 2: "a pair of ints/None"}.get(n, f"{n} ints/None")
+        raise TypeError(f"{op}: output_size must be an int or {what}, got {output_size!r}")
+    out = tuple(input.shape[-n + i] if e is None else e for i, e in enumerate(entries))
+    if min(out) < 0:
+        raise ValueError(f"{op}: elements of output_size must be >= 0, got output_size={output_size!r}")
+    if any(s == 0 for s in input.shape[-n - 1:]):
+        raise ValueError(
+            f"{op}: expected input to have non-zero size for non-batch dimensions, got input of "
+            f"shape {tuple(input.shape)}"
+        )
+    return out
+
+
+def _adaptive_max(x, out_sizes, return_indices=False):
+    """Adaptive max pooling of the last ``len(out_sizes)`` axes of ``x``: each output takes the
+    first maximum of its window in row-major scan order (or the window's last NaN), which
+    receives the whole gradient, as ATen's adaptive_max_pool kernels; with ``return_indices``
+    also its flat index into the input's spatial plane."""
+    n = len(out_sizes)
+    lead = x.ndim - n
+    spatial = x.shape[lead:]
+    out_shape = x.shape[:lead] + tuple(out_sizes)
+    if min(out_sizes) == 0:
+        empty = jnp.zeros(out_shape, x.dtype)
+        return (empty, jnp.zeros(out_shape, _index_dtype())) if return_indices else empty
+    windows, starts, widths, valid = x, [], [], np.ones((1,) * (2 * n), bool)
+    for k, (size, out) in enumerate(zip(spatial, out_sizes)):
+        index, inside = _adaptive_windows(size, out)
+        # gather along the axis -> (..., out, width, ...); the windows of every axis end up as
+        # [..., out_1, ..., out_n, width_1, ..., width_n] after the moves.
+        windows = jnp.take(windows, jnp.asarray(index.reshape(-1), np.int32), axis=lead + k)
+        windows = windows.reshape(windows.shape[:lead + k] + index.shape + windows.shape[lead + k + 1:])
+        windows = jnp.moveaxis(windows, lead + k + 1, -1)
+        shape = [1] * (2 * n)
+        shape[k], shape[n + k] = inside.shape
+        valid = valid & inside.reshape(shape)
+        starts.append(index[:, 0])
+        widths.append(index.shape[1])
+    windows = windows.reshape(windows.shape[:lead + n] + (-1,))
+    windows = jnp.where(jnp.asarray(valid.reshape(valid.shape[:n] + (-1,))), windows, _lowest(x.dtype))
+    # torch's loop: a new index when `val > max || isnan(val)`: the first maximum, or the last NaN.
+    choice = jnp.argmax(windows, axis=-1)
+    if jnp.issubdtype(windows.dtype, jnp.floating):
+        nan = jnp.isnan(windows)
+        last_nan = windows.shape[-1] - 1 - jnp.argmax(jnp.flip(nan, -1), axis=-1)
+        choice = jnp.where(jnp.any(nan, axis=-1), last_nan, choice)
+    values = jnp.take_along_axis(windows, choice[..., None], axis=-1)[..., 0]
+    if not return_indices:
+        return values
+    dtype = _index_dtype()
+    choice = lax.stop_gradient(choice).astype(dtype)
+    axes = tuple(range(lead, x.ndim))
+    plane_strides = [math.prod(spatial[i + 1:]) for i in range(n)]
+    index = jnp.asarray(_along(axes, [s * ps for s, ps in zip(starts, plane_strides)], x.ndim, np.add).astype(dtype))
+    for k in range(n):
+        position = (choice // np.asarray(math.prod(widths[k + 1:]), dtype)) % np.asarray(widths[k], dtype)
+        index = index + position * np.asarray(plane_strides[k], dtype)
+    return values, index
+
+
+def _adaptive_max_pool_nd(n, input, output_size, return_indices):
+    op = f"adaptive_max_pool{n}d"
+    check_ndim(op, "input", input, (n + 1, n + 2), _LAYOUTS[n])
+    if not isinstance(return_indices, bool):
+        raise TypeError(f"{op}: return_indices must be a bool, got {return_indices!r}")
+    return _adaptive_max(input, _adaptive_out(op, n, input, output_size), return_indices)
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    return _adaptive_max_pool_nd(1, input, output_size, return_indices)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    return _adaptive_max_pool_nd(2, input, output_size, return_indices)
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    return _adaptive_max_pool_nd(3, input, output_size, return_indices)
+
+
+def adaptive_max_pool1d_with_indices(input, output_size, return_indices=True):
+    """:func:`adaptive_max_pool1d` returning ``(output, indices)``, as PyTorch's namesake."""
+    return _adaptive_max_pool_nd(1, input, output_size, True)
+
+
+def adaptive_max_pool2d_with_indices(input, output_size, return_indices=True):
+    """:func:`adaptive_max_pool2d` returning ``(output, indices)``, as PyTorch's namesake."""
+    return _adaptive_max_pool_nd(2, input, output_size, True)
+
+
+def adaptive_max_pool3d_with_indices(input, output_size, return_indices=True):
+    """:func:`adaptive_max_pool3d` returning ``(output, indices)``, as PyTorch's namesake."""
+    return _adaptive_max_pool_nd(3, input, output_size, True)
+
+
+_ADAPTIVE_MAX_DOC = """{n}-D adaptive max pooling, ``torch.nn.functional.adaptive_max_pool{n}d``.
+
+    Output cell ``i`` of a dimension of input length ``L`` and output length ``O`` is the
+    maximum over the window ``[floor(i*L/O), ceil((i+1)*L/O))`` (per dimension); the gradient
+    goes to the window's first maximum in row-major order (or its last NaN).
+
+    Args:
+      input: ``{layout}``, non-empty non-batch dimensions.
+      output_size: int, or {n} ints or ``None`` (keep that input size).
+      return_indices: also return the flat index (row-major, ``{plane}``) of each output's
+        element in the input's spatial plane, as :func:`max_pool{n}d`. Default ``False``.
+
+    Raises:
+      ValueError: wrong rank, empty non-batch dimensions, negative output sizes.
+      TypeError: a malformed ``output_size``.
+    """
 
 
 def _adaptive_sum(x, axis, out):
@@ -364,185 +694,188 @@ def _adaptive_sum(x, axis, out):
     return jnp.moveaxis(sums, -1, axis), ends - starts
 
 
+def _adaptive_avg_pool_nd(n, input, output_size, layout="NCHW"):
+    op = f"adaptive_avg_pool{n}d"
+    logical, axes = _logical(op, n, input, layout)
+    check_floating(op, "input", input)
+    out = _adaptive_out(op, n, logical, output_size)
+    sums, lengths = input, []
+    for axis, size in zip(axes, out):
+        sums, length = _adaptive_sum(sums, axis, size)
+        lengths.append(length)
+    return sums / jnp.asarray(_along(axes, lengths, input.ndim, np.multiply), input.dtype)
+
+
+def adaptive_avg_pool1d(input, output_size):
+    return _adaptive_avg_pool_nd(1, input, output_size)
+
+
 def adaptive_avg_pool2d(input, output_size, *, layout: Layout = "NCHW"):
-    """2-D adaptive average pooling, ``torch.nn.functional.adaptive_avg_pool2d``.
+    return _adaptive_avg_pool_nd(2, input, output_size, layout)
+
+
+def adaptive_avg_pool3d(input, output_size):
+    return _adaptive_avg_pool_nd(3, input, output_size)
+
+
+_ADAPTIVE_AVG_DOC = """{n}-D adaptive average pooling, ``torch.nn.functional.adaptive_avg_pool{n}d``.
 
     Output cell ``i`` of a dimension of input length ``L`` and output length ``O`` averages the
     window ``[floor(i*L/O), ceil((i+1)*L/O))``; windows may overlap and ``O`` may exceed ``L``.
 
     Args:
-      input: ``[N, C, H, W]`` or unbatched ``[C, H, W]``, floating dtype, non-empty ``C, H, W``.
-      output_size: int, or a pair whose entries are ints or ``None`` (keep that input size).
-      {layout_arg}
+      input: ``{layout}``, floating dtype, non-empty non-batch dimensions.
+      output_size: int, or {n} ints or ``None`` (keep that input size).{layout_arg}
 
     Raises:
       ValueError: wrong rank, empty non-batch dimensions, negative output sizes, or an unknown
         layout.
       TypeError: a non-floating input or a malformed ``output_size``.
     """
-    op = "adaptive_avg_pool2d"
-    logical, axes = _logical(op, input, layout)
-    check_ndim(op, "input", logical, (3, 4), _LAYOUT)
-    out = _adaptive_avg_out(logical, output_size)
-    sums, rows = _adaptive_sum(input, axes[0], out[0])
-    sums, cols = _adaptive_sum(sums, axes[1], out[1])
-    divisors = np.outer(rows, cols).reshape(_place(axes, out, input.ndim))
-    return sums / jnp.asarray(divisors, input.dtype)
 
 
-# ------------------------------------------------------------------------------ 1-D pooling
-# A 1-D pool is the 2-D pool of the input with a height-1 axis inserted before its length.
+# -------------------------------------------------------------------------------- unpooling
 
-_LAYOUT_1D = "[N, C, L] or unbatched [C, L]"
-
-
-def _one(op, name, value, minimum):
-    return int_tuple_at_least(op, name, value, minimum, 1)[0]
-
-
-def _as_rows(op, input):
-    check_ndim(op, "input", input, (2, 3), _LAYOUT_1D)
-    return input[..., None, :]
-
-
-def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """1-D max pooling, ``torch.nn.functional.max_pool1d`` (without ``return_indices``): the
-    rules of :func:`max_pool2d` along the last dimension of ``[N, C, L]`` or ``[C, L]`` input;
-    each geometric argument is an int or a 1-tuple."""
-    op = "max_pool1d"
-    rows = _as_rows(op, input)
-    k = _one(op, "kernel_size", kernel_size, 1)
-    s = k if stride is None else _one(op, "stride", stride, 1)
-    geometry = _pool_geometry(op, rows, (1, k), (1, s), (0, _one(op, "padding", padding, 0)),
-                              (1, _one(op, "dilation", dilation, 1)), ceil_mode)
-    return _max_pool(rows, (rows.ndim - 2, rows.ndim - 1), *geometry)[..., 0, :]
-
-
-def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-    """1-D average pooling, ``torch.nn.functional.avg_pool1d``: the rules of
-    :func:`avg_pool2d` along the last dimension of ``[N, C, L]`` or ``[C, L]`` input."""
-    op = "avg_pool1d"
-    rows = _as_rows(op, input)
-    k = _one(op, "kernel_size", kernel_size, 1)
-    s = k if stride is None else _one(op, "stride", stride, 1)
-    return avg_pool2d(rows, (1, k), (1, s), (0, _one(op, "padding", padding, 0)), ceil_mode,
-                      count_include_pad)[..., 0, :]
-
-
-def adaptive_avg_pool1d(input, output_size):
-    """1-D adaptive average pooling, ``torch.nn.functional.adaptive_avg_pool1d``: cell ``i`` of
-    ``O`` averages ``[floor(i*L/O), ceil((i+1)*L/O))`` of the last dimension."""
-    op = "adaptive_avg_pool1d"
-    rows = _as_rows(op, input)
-    out = _one(op, "output_size", output_size, 0)
-    return adaptive_avg_pool2d(rows, (1, out))[..., 0, :]
-
-
-# ------------------------------------------------------------------------ adaptive max pool
-
-def _adaptive_windows(size, out):
-    """Start indices ``[out, width]`` of PyTorch's adaptive windows (width = the widest window),
-    and a mask of the taps inside each window."""
-    starts = (np.arange(out) * size) // out
-    ends = -((-(np.arange(out) + 1) * size) // out)
-    width = int(max(ends - starts)) if out else 0
-    index = starts[:, None] + np.arange(width)[None, :]
-    valid = index < ends[:, None]
-    return np.minimum(index, size - 1), valid
-
-
-def _adaptive_max(x, out_sizes):
-    """Adaptive max pooling of the last ``len(out_sizes)`` axes of ``x``: each output takes the
-    first maximum of its window in row-major scan order (or the window's NaN), which receives
-    the whole gradient, as ATen's adaptive_max_pool kernels."""
-    n = len(out_sizes)
-    lead = x.ndim - n
-    masks = []
-    for k, (axis, out) in enumerate(zip(range(lead, x.ndim), out_sizes)):
-        index, valid = _adaptive_windows(x.shape[axis], out)
-        # gather along axis -> (..., out, width, ...); windows of every axis end up as
-        # [..., out_1, ..., out_n, width_1, ..., width_n] after the moves below.
-        x = jnp.take(x, jnp.asarray(index.reshape(-1)), axis=lead + k)
-        x = x.reshape(x.shape[:lead + k] + index.shape + x.shape[lead + k + 1:])
-        x = jnp.moveaxis(x, lead + k + 1, -1)
-        masks.append(valid)
-    valid = masks[0]
-    if n == 2:
-        valid = masks[0][:, None, :, None] & masks[1][None, :, None, :]
-    windows = x.reshape(x.shape[:lead + n] + (-1,))
-    flat_valid = jnp.asarray(valid.reshape(valid.shape[:n] + (-1,)))
-    windows = jnp.where(flat_valid, windows, _lowest(x.dtype))
-    # torch's loop: a new index when `val > max || isnan(val)`: the first maximum, or the last NaN.
-    nan = jnp.isnan(windows) if jnp.issubdtype(windows.dtype, jnp.floating) else None
-    choice = jnp.argmax(windows, axis=-1)
-    if nan is not None:
-        last_nan = windows.shape[-1] - 1 - jnp.argmax(jnp.flip(nan, -1), axis=-1)
-        choice = jnp.where(jnp.any(nan, axis=-1), last_nan, choice)
-    return jnp.take_along_axis(windows, choice[..., None], axis=-1)[..., 0]
-
-
-def _adaptive_out(op, input, output_size, n):
-    if isinstance(output_size, (tuple, list)):
-        entries = tuple(output_size)
-        valid = len(entries) == n and all(e is None or _is_int(e) for e in entries)
+def unpool_output_size(op, n, input_shape, kernel_size, stride, padding, output_size):
+    """The spatial output size of ``max_unpool{n}d``, validated as PyTorch's
+    ``_unpool_output_size``: by default ``(L - 1) * stride + kernel - 2 * padding``; a requested
+    ``output_size`` (``n`` sizes, or ``n + 2`` with batch and channels) must lie strictly within
+    ``stride`` of it."""
+    kernel = int_tuple_at_least(op, "kernel_size", kernel_size, 1, n)
+    stride = kernel if _default_stride(stride) else int_tuple_at_least(op, "stride", stride, 1, n)
+    pad = int_tuple_at_least(op, "padding", padding, 0, n)
+    default = tuple((size - 1) * s + k - 2 * p for size, k, s, p in zip(input_shape[-n:], kernel, stride, pad))
+    if output_size is None:
+        size = default
     else:
-        entries = (output_size,) * n
-        valid = _is_int(output_size)
-    if not valid:
-        raise TypeError(f"{op}: output_size must be an int or {n} ints/None, got {output_size!r}")
-    out = tuple(input.shape[-n + i] if e is None else e for i, e in enumerate(entries))
-    if min(out) < 0:
-        raise ValueError(f"{op}: elements of output_size must be >= 0, got output_size={output_size!r}")
-    if any(s == 0 for s in input.shape[-n - 1:]):
+        if not isinstance(output_size, (tuple, list)) or not all(_is_int(e) for e in output_size):
+            raise TypeError(f"{op}: output_size must be a sequence of ints or None, got {output_size!r}")
+        size = tuple(output_size)
+        if len(size) == n + 2:
+            size = size[2:]
+        if len(size) != n:
+            raise ValueError(
+                f"{op}: output_size should be a sequence containing {n} or {n + 2} elements, but it has "
+                f"a length of '{len(size)}'"
+            )
+        for d in range(n):
+            low, high = default[d] - stride[d], default[d] + stride[d]
+            if not low < size[d] < high:
+                raise ValueError(
+                    f'{op}: invalid output_size "{tuple(output_size)}" (dim {d} must be between {low} and {high})'
+                )
+    for d in range(n):
+        if size[d] < 0:
+            raise ValueError(
+                f"{op}: output_size must contain non-negative spatial dimensions, but got "
+                f"output_size[{d}]={size[d]}"
+            )
+    return size
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def _unpool_scatter(x, indices, length):
+    """``out[b, indices[b, i]] = x[b, i]`` into zeros of ``[B, length]``; where indices repeat, the
+    last write wins, as PyTorch's sequential kernel."""
+    rows = jnp.arange(x.shape[0], dtype=indices.dtype)[:, None]
+    positions = jnp.broadcast_to(jnp.arange(x.shape[1], dtype=indices.dtype), x.shape)
+    writer = jnp.full((x.shape[0], length), -1, indices.dtype).at[rows, indices].max(positions, mode="drop")
+    taken = jnp.take_along_axis(x, jnp.maximum(writer, 0), axis=1)
+    return jnp.where(writer >= 0, taken, jnp.zeros((), x.dtype))
+
+
+@_unpool_scatter.defjvp
+def _unpool_scatter_jvp(length, primals, tangents):
+    # PyTorch's backward gathers the output gradient at every index (repeats included); the
+    # tangent is the scatter-add whose transpose is that gather.
+    (x, indices), (dx, _) = primals, tangents
+    out = _unpool_scatter(x, indices, length)
+    rows = jnp.arange(x.shape[0], dtype=indices.dtype)[:, None]
+    tangent = jnp.zeros((x.shape[0], length), dx.dtype).at[rows, indices].add(dx, mode="drop")
+    return out, tangent
+
+
+def _max_unpool_nd(n, input, indices, kernel_size, stride, padding, output_size):
+    op = f"max_unpool{n}d"
+    check_ndim(op, "input", input, (n + 1, n + 2), _LAYOUTS[n])
+    if not jnp.issubdtype(indices.dtype, jnp.integer):
+        raise TypeError(f"{op}: expected integer indices (as max_pool{n}d returns), got dtype {indices.dtype}")
+    if tuple(indices.shape) != tuple(input.shape):
         raise ValueError(
-            f"{op}: expected input to have non-zero size for non-batch dimensions, got input of "
-            f"shape {tuple(input.shape)}"
+            f"{op}: expected indices of the input's shape {tuple(input.shape)}, got indices of shape "
+            f"{tuple(indices.shape)}"
         )
-    return out
+    size = unpool_output_size(op, n, input.shape, kernel_size, stride, padding, output_size)
+    length = math.prod(size)
+    if not isinstance(indices, jax.core.Tracer):
+        check_unpool_indices(op, np.asarray(indices), size)
+    lead = tuple(input.shape[:-n])
+    batch = math.prod(lead)
+    flat_indices = indices.reshape(batch, -1).astype(np.int32)
+    out = _unpool_scatter(input.reshape(batch, -1), flat_indices, length)
+    if jnp.issubdtype(input.dtype, jnp.floating):
+        # Traced indices cannot raise: a plane with an index outside it comes out NaN.
+        invalid = jnp.any((flat_indices < 0) | (flat_indices >= length), axis=1, keepdims=True)
+        out = jnp.where(invalid, np.asarray(np.nan, input.dtype), out)
+    return out.reshape(lead + tuple(size))
 
 
-def adaptive_max_pool2d(input, output_size):
-    """2-D adaptive max pooling, ``torch.nn.functional.adaptive_max_pool2d`` (without
-    ``return_indices``): output cell ``(i, j)`` is the maximum of the window
-    ``[floor(i*H/O_h), ceil((i+1)*H/O_h)) x [floor(j*W/O_w), ceil((j+1)*W/O_w))``; the gradient
-    goes to the window's first maximum in row-major order.
-
-    Raises ``ValueError`` for a wrong rank, empty non-batch dimensions or negative sizes,
-    ``TypeError`` for a malformed ``output_size``."""
-    op = "adaptive_max_pool2d"
-    check_ndim(op, "input", input, (3, 4), _LAYOUT)
-    return _adaptive_max(input, _adaptive_out(op, input, output_size, 2))
+def unpool_indices_invalid(indices, *, length):
+    """Whether any index lies outside ``[0, length)`` (a traced check for the facade)."""
+    return jnp.any((indices < 0) | (indices >= length))
 
 
-def adaptive_max_pool1d(input, output_size):
-    """1-D adaptive max pooling, ``torch.nn.functional.adaptive_max_pool1d``: the rules of
-    :func:`adaptive_max_pool2d` along the last dimension of ``[N, C, L]`` or ``[C, L]`` input."""
-    op = "adaptive_max_pool1d"
-    check_ndim(op, "input", input, (2, 3), _LAYOUT_1D)
-    return _adaptive_max(input, _adaptive_out(op, input, output_size, 1))
-
-
-def _adaptive_avg_out(input, output_size):
-    op = "adaptive_avg_pool2d"
-    check_floating(op, "input", input)
-    if any(s == 0 for s in input.shape[-3:]):
-        raise ValueError(
-            f"{op}: expected input to have non-zero size for non-batch dimensions, got input of "
-            f"shape {tuple(input.shape)}"
+def check_unpool_indices(op, indices: np.ndarray, size) -> None:
+    """Raise PyTorch's error for known indices outside the output plane of spatial ``size``."""
+    length = math.prod(size)
+    bad = indices[(indices < 0) | (indices >= length)]
+    if bad.size:
+        raise RuntimeError(
+            f"{op}: Found an invalid max index: {int(bad.flat[0])} (output volumes are of size "
+            f"{'x'.join(map(str, size))}); indices must lie in [0, {length})"
         )
-    if isinstance(output_size, (tuple, list)):
-        entries = tuple(output_size)
-        valid = len(entries) == 2 and all(e is None or _is_int(e) for e in entries)
-    else:
-        entries = (output_size, output_size)
-        valid = _is_int(output_size)
-    if not valid:
-        raise TypeError(f"{op}: output_size must be an int or a pair of ints/None, got {output_size!r}")
-    out = tuple(input.shape[-2 + i] if e is None else e for i, e in enumerate(entries))
-    if min(out) < 0:
-        raise ValueError(f"{op}: elements of output_size must be >= 0, got output_size={output_size!r}")
-    return out
 
 
-for _fn in (max_pool2d, avg_pool2d, adaptive_avg_pool2d):
-    _fn.__doc__ = _fn.__doc__.replace("{layout_arg}", _LAYOUT_ARG)
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    return _max_unpool_nd(1, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    return _max_unpool_nd(2, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    return _max_unpool_nd(3, input, indices, kernel_size, stride, padding, output_size)
+
+
+_MAX_UNPOOL_DOC = """{n}-D max unpooling, ``torch.nn.functional.max_unpool{n}d``: a partial inverse
+    of :func:`max_pool{n}d`.
+
+    ``out`` is zero except ``out[..., indices[..., i]] = input[..., i]`` in each flattened
+    spatial plane (``{plane}``); where an index repeats, the last element in row-major order
+    wins, as PyTorch's CPU kernel. The gradient of ``input[..., i]`` is the output gradient at
+    ``indices[..., i]`` (repeats included), as PyTorch's.
+
+    Args:
+      input: ``{layout}``.
+      indices: integer array of ``input``'s shape (from ``max_pool{n}d(..., return_indices=True)``).
+      kernel_size: int or {n} ints.
+      stride: int or {n} ints; default ``None`` means ``kernel_size``.
+      padding: int or {n} ints. Default 0.
+      output_size: ``None`` for ``(L - 1) * stride + kernel - 2 * padding`` per dimension, or
+        {n} (or {n2}, with batch and channels) sizes, each strictly within ``stride`` of that.
+
+    Raises:
+      ValueError: wrong rank, indices of another shape, or an ``output_size`` out of range.
+      TypeError: non-integer indices or a malformed configuration.
+      RuntimeError: concrete indices outside the output plane (traced ones make that plane NaN).
+    """
+
+
+for _n in (1, 2, 3):
+    _fields = dict(n=_n, n2=_n + 2, layout=_LAYOUTS[_n], plane=_PLANES[_n],
+                   layout_arg=("\n      " + _LAYOUT_ARG) if _n == 2 else "")
+    for _fn, _doc in ((f"max_pool{_n}d", _MAX_POOL_DOC), (f"avg_pool{_n}d", _AVG_POOL_DOC),
+                      (f"lp_pool{_n}d", _LP_POOL_DOC), (f"adaptive_max_pool{_n}d", _ADAPTIVE_MAX_DOC),
+                      (f"adaptive_avg_pool{_n}d", _ADAPTIVE_AVG_DOC), (f"max_unpool{_n}d", _MAX_UNPOOL_DOC)):
+        globals()[_fn].__doc__ = _doc.format(**_fields, divisor=_DIVISOR_ARG if _n > 1 else "")

@@ -124,3 +124,17 @@ from ..stateful import (
     ZeroPad2d,
     ZeroPad3d,
 )
+
+# --- N-d pooling layers: 3-d pools, power-average pooling, max unpooling ---
+from ..stateful import (
+    AdaptiveAvgPool3d,
+    AdaptiveMaxPool3d,
+    AvgPool3d,
+    LPPool1d,
+    LPPool2d,
+    LPPool3d,
+    MaxPool3d,
+    MaxUnpool1d,
+    MaxUnpool2d,
+    MaxUnpool3d,
+)

@@ -76,3 +76,23 @@ from ..stateful._nn_functional_cnn import (
     relu6,
     upsample,
 )
+
+# --- N-d pooling: 3-d pools, indices, power-average pooling, max unpooling ---
+from ..stateful._nn_functional_cnn import (
+    adaptive_avg_pool3d,
+    adaptive_max_pool1d_with_indices,
+    adaptive_max_pool2d_with_indices,
+    adaptive_max_pool3d,
+    adaptive_max_pool3d_with_indices,
+    avg_pool3d,
+    lp_pool1d,
+    lp_pool2d,
+    lp_pool3d,
+    max_pool1d_with_indices,
+    max_pool2d_with_indices,
+    max_pool3d,
+    max_pool3d_with_indices,
+    max_unpool1d,
+    max_unpool2d,
+    max_unpool3d,
+)

@@ -138,3 +138,17 @@ from ._image_layers import (
 )
 # --- L-BFGS ---
 from ._lbfgs import LBFGS
+
+# --- N-d pooling layers: 3-d pools, power-average pooling, max unpooling ---
+from ._pool_layers import (
+    AdaptiveAvgPool3d,
+    AdaptiveMaxPool3d,
+    AvgPool3d,
+    LPPool1d,
+    LPPool2d,
+    LPPool3d,
+    MaxPool3d,
+    MaxUnpool1d,
+    MaxUnpool2d,
+    MaxUnpool3d,
+)

@@ -99,14 +99,15 @@ def register_elementwise(op) -> None:
     register(op, rule)
 
 
-def register_on_activation(op, produces_from_nchw=False) -> None:
+def register_on_activation(op, produces_from_nchw=False, activation_outputs=1) -> None:
     """Register an op whose first argument is a 4-D activation and whose other arguments are
     not, and which takes a ``layout`` keyword (``'NCHW'`` by default): ``op(nhwc, *rest,
     **static, layout='NHWC')`` computes it channels-last and returns the channels-last array
-    first (then any further outputs, such as batch statistics). With ``produces_from_nchw`` the
-    op also takes an NCHW input channels-last (a convolution, whose CPU kernel transposes it
-    anyway); otherwise the rule applies only to channels-last input. A call recorded with a
-    layout of its own runs as recorded."""
+    first (then any further outputs, such as batch statistics; the first
+    ``activation_outputs`` of a tuple are channels-last, as max pooling's indices). With
+    ``produces_from_nchw`` the op also takes an NCHW input channels-last (a convolution, whose
+    CPU kernel transposes it anyway); otherwise the rule applies only to channels-last input.
+    A call recorded with a layout of its own runs as recorded."""
 
     def rule(args, static):
         if static.get("layout", "NCHW") != "NCHW":
@@ -117,14 +118,16 @@ def register_on_activation(op, produces_from_nchw=False) -> None:
                 return NotImplemented
         out = op(as_nhwc(first), *rest, **dict(static, layout="NHWC"))
         if isinstance(out, tuple):
-            return (ChannelsLast(out[0]),) + tuple(out[1:])
+            return (tuple(ChannelsLast(o) for o in out[:activation_outputs])
+                    + tuple(out[activation_outputs:]))
         return ChannelsLast(out)
 
     register(op, rule)
 
 
 register_on_activation(F.conv2d, produces_from_nchw=True)
-register_on_activation(F.max_pool2d)
+register_on_activation(F.max_pool2d, activation_outputs=2)  # (values, indices) with return_indices
+register_on_activation(F.max_pool2d_with_indices, activation_outputs=2)
 for _op in (F.relu, F.leaky_relu, F.gelu, F.sigmoid, F.tanh, F.elu, F.silu, F.softplus, F.hardtanh,
             jnp.add, jnp.subtract, jnp.multiply, jnp.true_divide, jnp.negative):
     register_elementwise(_op)

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import functional as F
-from ..functional import _losses
+from ..functional import _losses, _pooling
 
 
 def concrete(value):
@@ -57,7 +57,36 @@ def _class_targets(op_name):
     return check
 
 
+def _unpool_indices(n):
+    """max_unpool{n}d's indices must lie in the output plane (PyTorch: "Found an invalid max
+    index")."""
+    op = f"max_unpool{n}d"
+
+    def check(inputs, static):
+        from ._variable import apply
+
+        input, indices = inputs[0], inputs[1]
+        if indices is None or np.dtype(indices.dtype).kind not in "iu":
+            return []  # the op reports it
+        size = _pooling.unpool_output_size(op, n, tuple(input.shape), static["kernel_size"], static["stride"],
+                                           static["padding"], static["output_size"])
+        values = concrete(indices)
+        if values is not None:
+            _pooling.check_unpool_indices(op, values, size)
+            return []
+        length = int(np.prod(size))
+        flag = apply(_pooling.unpool_indices_invalid, indices, length=length)
+        message = (f"{op}: Found an invalid max index (output volumes are of size "
+                   f"{'x'.join(map(str, size))}); indices must lie in [0, {length})")
+        return [(flag, RuntimeError, message)]
+
+    return check
+
+
 RECORD_CHECKS = {
     F.cross_entropy: _class_targets("cross_entropy"),
     F.nll_loss: _class_targets("nll_loss"),
+    F.max_unpool1d: _unpool_indices(1),
+    F.max_unpool2d: _unpool_indices(2),
+    F.max_unpool3d: _unpool_indices(3),
 }

@@ -275,72 +275,6 @@ class Dropout(Module):
         return f"p={self.p}, inplace={self.inplace}"
 
 
-# ---------------------------------------------------------------------------------- pooling
-
-class MaxPool2d(Module):
-    """Max pooling over NCHW input, as ``torch.nn.MaxPool2d(kernel_size, stride=None,
-    padding=0, dilation=1, ceil_mode=False)``: stride defaults to the kernel size, padding is
-    -inf, and with ``ceil_mode`` the last window must start inside the input."""
-
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
-        super().__init__()
-        if return_indices:
-            raise ValueError("MaxPool2d: return_indices=True is not supported; use return_indices=False")
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
-        self.padding = padding
-        self.dilation = dilation
-        self.ceil_mode = ceil_mode
-
-    def forward(self, input):
-        _expect(self, input, (3, 4), "[N, C, H, W] or unbatched [C, H, W]")
-        return apply(F.max_pool2d, input, kernel_size=_static(self.kernel_size), stride=_static(self.stride),
-                     padding=_static(self.padding), dilation=_static(self.dilation), ceil_mode=self.ceil_mode)
-
-    def extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
-
-
-class AvgPool2d(Module):
-    """Average pooling, as ``torch.nn.AvgPool2d(kernel_size, stride=None, padding=0,
-    ceil_mode=False, count_include_pad=True, divisor_override=None)``."""
-
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                 divisor_override=None):
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
-        self.padding = padding
-        self.ceil_mode = ceil_mode
-        self.count_include_pad = count_include_pad
-        self.divisor_override = divisor_override
-
-    def forward(self, input):
-        _expect(self, input, (3, 4), "[N, C, H, W] or unbatched [C, H, W]")
-        return apply(F.avg_pool2d, input, kernel_size=_static(self.kernel_size), stride=_static(self.stride),
-                     padding=_static(self.padding), ceil_mode=self.ceil_mode,
-                     count_include_pad=self.count_include_pad, divisor_override=self.divisor_override)
-
-    def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
-
-
-class AdaptiveAvgPool2d(Module):
-    """Average pooling to a fixed output size, as ``torch.nn.AdaptiveAvgPool2d(output_size)``."""
-
-    def __init__(self, output_size):
-        super().__init__()
-        self.output_size = output_size
-
-    def forward(self, input):
-        _expect(self, input, (3, 4), "[N, C, H, W] or unbatched [C, H, W]")
-        return apply(F.adaptive_avg_pool2d, input, output_size=_static(self.output_size))
-
-    def extra_repr(self):
-        return f"output_size={self.output_size}"
-
-
 class Flatten(Module):
     """Merge dims ``start_dim..end_dim`` into one, as ``torch.nn.Flatten(start_dim=1, end_dim=-1)``."""
 
@@ -423,3 +357,7 @@ LogSoftmax = _activation("LogSoftmax", F.log_softmax, "``torch.nn.LogSoftmax(dim
 
 # The convolution layers build on the helpers above; they live in _conv_layers.
 from ._conv_layers import Conv2d  # noqa: E402
+
+
+# The pooling layers live in _pool_layers (which reads _expect and _static from here).
+from ._pool_layers import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: E402,F401

@@ -22,32 +22,26 @@ local_response_norm = _recorded(_F.local_response_norm, ("input",))
 prelu = _recorded(_F.prelu, ("input", "weight"))
 
 
-def _no_indices(op, return_indices):
-    if return_indices:
-        raise ValueError(f"{op}: return_indices=True is not supported; use return_indices=False")
-
-
-def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """``torch.nn.functional.max_pool1d`` (see :func:`rustorch.functional.max_pool1d`)."""
-    _no_indices("max_pool1d", return_indices)
-    return apply(_F.max_pool1d, input, kernel_size=_tuple(kernel_size), stride=_tuple(stride),
-                 padding=_tuple(padding), dilation=_tuple(dilation), ceil_mode=ceil_mode)
-
-
-def adaptive_max_pool1d(input, output_size, return_indices=False):
-    """``torch.nn.functional.adaptive_max_pool1d`` (see :func:`rustorch.functional.adaptive_max_pool1d`)."""
-    _no_indices("adaptive_max_pool1d", return_indices)
-    return apply(_F.adaptive_max_pool1d, input, output_size=_tuple(output_size))
-
-
-def adaptive_max_pool2d(input, output_size, return_indices=False):
-    """``torch.nn.functional.adaptive_max_pool2d`` (see :func:`rustorch.functional.adaptive_max_pool2d`)."""
-    _no_indices("adaptive_max_pool2d", return_indices)
-    return apply(_F.adaptive_max_pool2d, input, output_size=_tuple(output_size))
-
-
-def _tuple(value):
-    return tuple(value) if isinstance(value, list) else value
+# Pooling: the N-d ops (return_indices, when True, makes the recorded op return two Variables).
+max_pool1d = _recorded(_F.max_pool1d, ("input",))
+max_pool3d = _recorded(_F.max_pool3d, ("input",))
+avg_pool3d = _recorded(_F.avg_pool3d, ("input",))
+adaptive_max_pool1d = _recorded(_F.adaptive_max_pool1d, ("input",))
+adaptive_max_pool2d = _recorded(_F.adaptive_max_pool2d, ("input",))
+adaptive_max_pool3d = _recorded(_F.adaptive_max_pool3d, ("input",))
+adaptive_avg_pool3d = _recorded(_F.adaptive_avg_pool3d, ("input",))
+max_pool1d_with_indices = _recorded(_F.max_pool1d_with_indices, ("input",))
+max_pool2d_with_indices = _recorded(_F.max_pool2d_with_indices, ("input",))
+max_pool3d_with_indices = _recorded(_F.max_pool3d_with_indices, ("input",))
+adaptive_max_pool1d_with_indices = _recorded(_F.adaptive_max_pool1d_with_indices, ("input",))
+adaptive_max_pool2d_with_indices = _recorded(_F.adaptive_max_pool2d_with_indices, ("input",))
+adaptive_max_pool3d_with_indices = _recorded(_F.adaptive_max_pool3d_with_indices, ("input",))
+lp_pool1d = _recorded(_F.lp_pool1d, ("input",))
+lp_pool2d = _recorded(_F.lp_pool2d, ("input",))
+lp_pool3d = _recorded(_F.lp_pool3d, ("input",))
+max_unpool1d = _recorded(_F.max_unpool1d, ("input", "indices"))
+max_unpool2d = _recorded(_F.max_unpool2d, ("input", "indices"))
+max_unpool3d = _recorded(_F.max_unpool3d, ("input", "indices"))
 
 
 def _elementwise(fn):
