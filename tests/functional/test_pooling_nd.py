@@ -220,7 +220,7 @@ def test_max_unpool_traced_invalid_indices_poison_their_plane():
      r"expected indices of the input's shape"),
     (lambda: F.max_unpool3d(jnp.ones((1, 1, 2, 2, 2)), jnp.zeros((1, 1, 2, 2, 2)), 2), TypeError,
      r"expected integer indices"),
-    (lambda: F.max_pool3d(jnp.ones((1, 1, 4, 4)), 2), ValueError, r"expected input to be 4-D or 5-D"),
+    (lambda: F.max_pool3d(jnp.ones((1, 4, 4)), 2), ValueError, r"expected input to be 4-D or 5-D"),
     (lambda: F.max_pool3d(jnp.ones((1, 1, 4, 4, 4)), (2, 2)), TypeError, r"kernel_size must be an int or a sequence of 3"),
     (lambda: F.avg_pool3d(jnp.ones((1, 1, 4, 4, 4)), 3, padding=2), ValueError, r"avg_pool3d: pad should be at most half"),
     (lambda: F.max_pool3d(jnp.ones((1, 1, 2, 4, 4)), 3), ValueError, r"input size \(1x2x4x4\).*output size \(1x0x1x1\)"),
