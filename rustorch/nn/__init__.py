@@ -124,3 +124,6 @@ from ..stateful import (
     ZeroPad2d,
     ZeroPad3d,
 )
+
+# --- containers, losses, bilinear, embedding bag (more block) ---
+from ..stateful import Buffer, ParameterDict, ParameterList

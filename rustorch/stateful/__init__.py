@@ -138,3 +138,6 @@ from ._image_layers import (
 )
 # --- L-BFGS ---
 from ._lbfgs import LBFGS
+# --- containers, losses, bilinear, embedding bag (more block) ---
+from ._containers import ParameterDict, ParameterList
+from ._module import Buffer
