@@ -127,3 +127,19 @@ from ..stateful import (
 
 # --- containers, losses, bilinear, embedding bag (more block) ---
 from ..stateful import Buffer, ParameterDict, ParameterList
+from ..stateful import (
+    Bilinear,
+    CosineSimilarity,
+    CTCLoss,
+    EmbeddingBag,
+    GaussianNLLLoss,
+    HingeEmbeddingLoss,
+    MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
+    NLLLoss2d,
+    PairwiseDistance,
+    PoissonNLLLoss,
+    SoftMarginLoss,
+    TripletMarginWithDistanceLoss,
+)

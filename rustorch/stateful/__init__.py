@@ -141,3 +141,19 @@ from ._lbfgs import LBFGS
 # --- containers, losses, bilinear, embedding bag (more block) ---
 from ._containers import ParameterDict, ParameterList
 from ._module import Buffer
+from ._more_layers import (
+    Bilinear,
+    CosineSimilarity,
+    CTCLoss,
+    EmbeddingBag,
+    GaussianNLLLoss,
+    HingeEmbeddingLoss,
+    MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
+    NLLLoss2d,
+    PairwiseDistance,
+    PoissonNLLLoss,
+    SoftMarginLoss,
+    TripletMarginWithDistanceLoss,
+)
