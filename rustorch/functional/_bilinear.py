@@ -67,7 +67,11 @@ def pdist(input: jax.Array, p: float = 2.0) -> jax.Array:
         return jnp.sum((diff != 0).astype(input.dtype), axis=-1)
     magnitude = jnp.abs(diff)
     if p == math.inf:
-        return jnp.max(magnitude, axis=-1, initial=0.0)
+        # PyTorch's gradient: sign(d) at every coordinate attaining the maximum, ties included.
+        top = jax.lax.stop_gradient(jnp.max(magnitude, axis=-1, initial=0.0))
+        attained = (magnitude == top[:, None]) & (magnitude > 0)
+        slope = jax.lax.stop_gradient(jnp.sign(diff))
+        return top + jnp.sum(jnp.where(attained, slope * (diff - jax.lax.stop_gradient(diff)), zero), axis=-1)
     if p == 2:
         total = jnp.sum(diff * diff, axis=-1)
     else:
