@@ -79,13 +79,11 @@ def embedding_bag(input: jax.Array, weight: jax.Array, offsets: Optional[jax.Arr
     Entries equal to ``padding_idx`` are left out of their bag (and of the mean's count); an
     empty bag gives zeros. ``per_sample_weights`` (the input's shape, ``mode='sum'`` only)
     scales each row before the sum. ``max_norm`` returns rows renormalised as
-    :func:`rustorch.functional.embedding` does; ``scale_grad_by_freq`` divides each row's
-    gradient by the number of times its index occurs in ``input``.
+    :func:`rustorch.functional.embedding` does.
 
     Raises:
         ValueError: bad mode, ranks, offsets with a 2-D input, ``per_sample_weights`` with a mode
-            other than ``'sum'`` or of another shape, ``sparse=True``, ``scale_grad_by_freq``
-            with ``'max'``.
+            other than ``'sum'`` or of another shape, ``sparse=True``, ``scale_grad_by_freq=True``.
         TypeError: non-integer indices or offsets, non-floating weight.
     """
     op = "embedding_bag"
@@ -99,8 +97,13 @@ def embedding_bag(input: jax.Array, weight: jax.Array, offsets: Optional[jax.Arr
         raise ValueError(f"{op}: expected a 2-D weight [num_embeddings, embedding_dim], got shape {weight.shape}")
     if sparse:
         raise ValueError(f"{op}: sparse=True is not supported (gradients are dense JAX arrays); use sparse=False")
-    if scale_grad_by_freq and mode == "max":
-        raise ValueError(f"{op}: max mode does not support scaling the gradient by the frequency")
+    if scale_grad_by_freq:
+        # PyTorch's CPU kernel does not divide each row's gradient by that row's own count when
+        # indices repeat (its scale depends on the other indices); rather than a different
+        # number, refuse.
+        raise ValueError(f"{op}: scale_grad_by_freq=True is not supported (PyTorch's kernel scales the gradient "
+                         f"by counts that this library does not reproduce); use rustorch.functional.embedding "
+                         f"with scale_grad_by_freq=True and reduce the rows yourself")
     if offsets is not None:
         offsets = jnp.asarray(offsets)
         if not jnp.issubdtype(offsets.dtype, jnp.integer):
@@ -132,10 +135,6 @@ def embedding_bag(input: jax.Array, weight: jax.Array, offsets: Optional[jax.Arr
     if max_norm is not None:
         scaled = rows * lax.stop_gradient(_renorm_scale(rows, max_norm, norm_type))
         rows = lax.stop_gradient(scaled) + (rows - lax.stop_gradient(rows))
-    if scale_grad_by_freq:
-        counts = jnp.zeros((num_embeddings,), weight.dtype).at[index].add(1)
-        inverse = (1 / jnp.take(counts, index))[:, None]
-        rows = lax.stop_gradient(rows) + (rows - lax.stop_gradient(rows)) * inverse
     if per_sample_weights is not None:
         rows = rows * per_sample_weights.reshape(-1, 1)
     keep = inside if padding_idx is None else inside & (index != padding_idx)

@@ -118,7 +118,7 @@ def test_embedding_bag_functional_options():
     rng = np.random.default_rng(3)
     weight = rng.standard_normal((6, 3)).astype(np.float32) * 3
     indices, offsets = np.array([1, 2, 2, 5, 0, 1, 1]), np.array([0, 3, 3])
-    for kwargs in (dict(mode="mean", scale_grad_by_freq=True), dict(mode="sum", max_norm=1.5),
+    for kwargs in (dict(mode="sum", max_norm=1.5),
                    dict(mode="max", max_norm=2.0, norm_type=1.0)):
         rw, tw = rustorch.tensor(weight, requires_grad=True), torch.from_numpy(weight.copy()).requires_grad_()
         out = F.embedding_bag(rustorch.tensor(indices), rw, rustorch.tensor(offsets), **kwargs)
@@ -138,6 +138,8 @@ def test_embedding_bag_errors_and_from_pretrained():
         F.embedding_bag(rustorch.tensor([[0, 1]]), weight, rustorch.tensor([0]))
     with pytest.raises(ValueError, match="only supported for mode='sum'"):
         F.embedding_bag(rustorch.tensor([[0, 1]]), weight, per_sample_weights=rustorch.ones(1, 2))
+    with pytest.raises(ValueError, match="scale_grad_by_freq"):
+        nn.EmbeddingBag(5, 2, scale_grad_by_freq=True)(rustorch.tensor([[0, 1]]))
     with pytest.raises(ValueError, match="mode"):
         F.embedding_bag(rustorch.tensor([[0, 1]]), weight, mode="median")
     bag = nn.EmbeddingBag.from_pretrained(rustorch.tensor([[1.0, 2.0], [3.0, 4.0]]), mode="sum")
