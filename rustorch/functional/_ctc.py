@@ -113,6 +113,10 @@ def check_ctc_values(log_probs_shape, targets_shape, targets: Optional[np.ndarra
     """
     op = "ctc_loss"
     steps, batch, classes = log_probs_shape
+    for name, lengths in (("input_lengths", input_lengths), ("target_lengths", target_lengths)):
+        if lengths is not None and lengths.shape != (batch,):
+            raise ValueError(f"{op}: {name} must have shape ({batch},) (one length per sample), got "
+                             f"{tuple(lengths.shape)}")
     if input_lengths is not None and ((input_lengths < 0) | (input_lengths > steps)).any():
         raise ValueError(f"{op}: Expected input_lengths to have values in [0, {steps}] (T), got "
                          f"{input_lengths.tolist()}")
