@@ -53,8 +53,8 @@ def _negative_log_likelihood(log_probs, labels, input_lengths, target_lengths, b
 
     def step(alpha, inputs):
         t, emission = inputs
-        from_prev = jnp.concatenate([pad1, alpha[:, :-1]], axis=1)
-        from_skip = jnp.where(skip, jnp.concatenate([pad2, alpha[:, :-2]], axis=1), neg_inf)
+        from_prev = jnp.concatenate([pad1, alpha], axis=1)[:, :width]
+        from_skip = jnp.where(skip, jnp.concatenate([pad2, alpha], axis=1)[:, :width], neg_inf)
         new = _logsumexp(alpha, from_prev, from_skip) + emission
         return jnp.where((t < input_lengths)[:, None], new, alpha), None
 
