@@ -258,3 +258,20 @@ from ._precision import get_float32_matmul_precision, set_float32_matmul_precisi
 
 cuda.amp = amp.cuda_amp
 _precision._apply_default()
+
+# --- margin / likelihood / CTC losses, bilinear, similarity, embedding bags (more block) ---
+from .stateful import (  # noqa: E402
+    Bilinear,
+    CosineSimilarity,
+    CTCLoss,
+    EmbeddingBag,
+    GaussianNLLLoss,
+    HingeEmbeddingLoss,
+    MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
+    PairwiseDistance,
+    PoissonNLLLoss,
+    SoftMarginLoss,
+    TripletMarginWithDistanceLoss,
+)

@@ -122,3 +122,17 @@ from ._pooling import (
     max_unpool2d,
     max_unpool3d,
 )
+# --- margin / likelihood / CTC losses, bilinear, pdist, embedding bags (more block) ---
+from ._bilinear import bilinear, pdist
+from ._ctc import ctc_loss
+from ._embedding_bag import embedding_bag
+from ._margin_losses import (
+    gaussian_nll_loss,
+    hinge_embedding_loss,
+    multi_margin_loss,
+    multilabel_margin_loss,
+    multilabel_soft_margin_loss,
+    poisson_nll_loss,
+    soft_margin_loss,
+    triplet_margin_with_distance_loss,
+)

@@ -138,3 +138,21 @@ from ..stateful import (
     MaxUnpool2d,
     MaxUnpool3d,
 )
+# --- containers, losses, bilinear, embedding bag (more block) ---
+from ..stateful import Buffer, ParameterDict, ParameterList
+from ..stateful import (
+    Bilinear,
+    CosineSimilarity,
+    CTCLoss,
+    EmbeddingBag,
+    GaussianNLLLoss,
+    HingeEmbeddingLoss,
+    MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
+    NLLLoss2d,
+    PairwiseDistance,
+    PoissonNLLLoss,
+    SoftMarginLoss,
+    TripletMarginWithDistanceLoss,
+)

@@ -96,3 +96,18 @@ from ..stateful._nn_functional_cnn import (
     max_unpool2d,
     max_unpool3d,
 )
+# --- margin / likelihood / CTC losses, bilinear, pdist, embedding bags (more block) ---
+from ..stateful._nn_functional_more import (
+    bilinear,
+    ctc_loss,
+    embedding_bag,
+    gaussian_nll_loss,
+    hinge_embedding_loss,
+    multi_margin_loss,
+    multilabel_margin_loss,
+    multilabel_soft_margin_loss,
+    pdist,
+    poisson_nll_loss,
+    soft_margin_loss,
+    triplet_margin_with_distance_loss,
+)

@@ -152,3 +152,22 @@ from ._pool_layers import (
     MaxUnpool2d,
     MaxUnpool3d,
 )
+# --- containers, losses, bilinear, embedding bag (more block) ---
+from ._containers import ParameterDict, ParameterList
+from ._module import Buffer
+from ._more_layers import (
+    Bilinear,
+    CosineSimilarity,
+    CTCLoss,
+    EmbeddingBag,
+    GaussianNLLLoss,
+    HingeEmbeddingLoss,
+    MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
+    NLLLoss2d,
+    PairwiseDistance,
+    PoissonNLLLoss,
+    SoftMarginLoss,
+    TripletMarginWithDistanceLoss,
+)

@@ -1,7 +1,9 @@
 """``Module`` and ``Parameter``: PyTorch's container model, attribute registration included."""
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from typing import Iterator, NamedTuple
 
 import jax
@@ -31,6 +33,20 @@ class Parameter(Variable):
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
+
+
+class Buffer(Variable):
+    """A Variable that a :class:`Module` registers as a buffer when assigned as an attribute,
+    as ``torch.nn.Buffer(data=None, *, persistent=True)``: ``self.x = nn.Buffer(t)`` is
+    ``self.register_buffer('x', t, persistent)``. Non-persistent buffers stay out of
+    ``state_dict()``. ``requires_grad`` is the data's."""
+
+    __slots__ = ("persistent",)
+
+    def __init__(self, data=None, *, persistent: bool = True):
+        requires_grad = data.requires_grad if isinstance(data, Variable) else False
+        super().__init__(data, requires_grad)
+        self.persistent = bool(persistent)
 
 
 class RemovableHandle:
@@ -116,6 +132,11 @@ class Module:
                     "(rustorch.nn.Parameter or None expected)"
                 )
             params[name] = None
+        elif isinstance(value, Buffer):
+            if params is not None and name in self._modules:
+                raise TypeError(f"cannot assign 'Buffer' as child module '{name}' (rustorch.nn.Module or None "
+                                "expected)")
+            self.register_buffer(name, value, persistent=getattr(value, "persistent", True))
         elif params is not None and name in self._buffers:
             if value is not None and not isinstance(value, Variable):
                 value = Variable(value)
@@ -547,9 +568,66 @@ class Module:
         return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
 
 
+def _absolute_index(container, index, size: int) -> int:
+    """``index`` (an int, possibly negative) as a position in ``[0, size)``.
+
+    Raises:
+        IndexError: ``index`` outside ``[-size, size)``, PyTorch's "index k is out of range".
+        TypeError: ``index`` is not an integer.
+    """
+    index = operator.index(index)
+    if not -size <= index < size:
+        raise IndexError(f"index {index} is out of range ({type(container).__name__} of length {size})")
+    return index + size if index < 0 else index
+
+
+def _renumber(container) -> None:
+    """Key the entries ``'0'``, ``'1'``, ... again, in order (after a deletion), as PyTorch."""
+    modules = container._modules
+    object.__setattr__(container, "_modules", OrderedDict((str(i), m) for i, m in enumerate(modules.values())))
+
+
+def _insert(container, index: int, module) -> None:
+    """Insert ``module`` before position ``index`` (negative counts from the end), shifting the
+    later entries' keys up by one."""
+    if not isinstance(module, Module):
+        raise TypeError(f"{type(container).__name__}.insert: expected a Module, got {type(module).__name__}")
+    size = len(container._modules)
+    index = operator.index(index)
+    if not -size <= index <= size:
+        raise IndexError(f"{type(container).__name__}.insert: index {index} is out of range for length {size}")
+    if index < 0:
+        index += size
+    modules = container._modules
+    for i in range(size, index, -1):
+        modules[str(i)] = modules[str(i - 1)]
+    modules[str(index)] = module
+
+
+def _delete(container, index) -> None:
+    keys = list(container._modules)
+    if isinstance(index, slice):
+        for key in keys[index]:
+            del container._modules[key]
+    else:
+        del container._modules[keys[_absolute_index(container, index, len(keys))]]
+    _renumber(container)
+
+
+def _dir_without_indices(container):
+    return [key for key in Module.__dir__(container) if not key.isdigit()]
+
+
 class Sequential(Module):
     """Modules applied in order, as ``torch.nn.Sequential``; also accepts an OrderedDict.
-    Supports indexing (an int gives a module, a slice a Sequential), ``len`` and iteration."""
+
+    Supports indexing (an int gives a module, a slice a Sequential), assignment and deletion by
+    index (later entries are renumbered), ``len``, iteration, ``append``/``insert``/``extend``/
+    ``pop``, ``+`` and ``*``.
+
+    Raises:
+        IndexError: an index out of range.
+    """
 
     def __init__(self, *modules):
         super().__init__()
@@ -563,10 +641,15 @@ class Sequential(Module):
     def __getitem__(self, index):
         items = list(self._modules.items())
         if isinstance(index, slice):
-            return Sequential(OrderedDict(items[index]))
-        if not -len(items) <= index < len(items):
-            raise IndexError(f"index {index} is out of range")
-        return items[index][1]
+            return type(self)(OrderedDict(items[index]))
+        return items[_absolute_index(self, index, len(items))][1]
+
+    def __setitem__(self, index, module) -> None:
+        keys = list(self._modules)
+        setattr(self, keys[_absolute_index(self, index, len(keys))], module)
+
+    def __delitem__(self, index) -> None:
+        _delete(self, index)
 
     def __len__(self):
         return len(self._modules)
@@ -574,9 +657,51 @@ class Sequential(Module):
     def __iter__(self):
         return iter(self._modules.values())
 
+    def __dir__(self):
+        return _dir_without_indices(self)
+
+    def __add__(self, other) -> "Sequential":
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+        return Sequential(*self, *other)
+
+    def __iadd__(self, other) -> "Sequential":
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+        return self.extend(list(other))
+
+    def __mul__(self, other: int) -> "Sequential":
+        if not isinstance(other, int) or isinstance(other, bool):
+            raise TypeError(f"unsupported operand type(s) for *: {type(self)} and {type(other)}")
+        if other <= 0:
+            raise ValueError(f"Non-positive multiplication factor {other} for {type(self)}")
+        return Sequential(*(list(self) * other))
+
+    __rmul__ = __mul__
+
+    def __imul__(self, other: int) -> "Sequential":
+        modules = list(self * other)
+        return self.extend(modules[len(self):])
+
     def append(self, module) -> "Sequential":
         self.add_module(str(len(self)), module)
         return self
+
+    def insert(self, index: int, module) -> "Sequential":
+        """Insert ``module`` before ``index``; the later modules' keys shift up by one."""
+        _insert(self, index, module)
+        return self
+
+    def extend(self, modules) -> "Sequential":
+        for module in modules:
+            self.append(module)
+        return self
+
+    def pop(self, index):
+        """Remove and return the module at ``index`` (later modules are renumbered)."""
+        module = self[index]
+        del self[index]
+        return module
 
     def forward(self, input):
         for module in self._modules.values():
@@ -585,22 +710,32 @@ class Sequential(Module):
 
 
 class ModuleList(Module):
-    """A list of registered modules, as ``torch.nn.ModuleList`` (no ``forward`` of its own)."""
+    """A list of registered modules, as ``torch.nn.ModuleList`` (no ``forward`` of its own).
+
+    Keys are ``'0'``, ``'1'``, ... (so ``state_dict`` keys are ``'0.weight'``, ...). Supports
+    indexing (a slice gives a ModuleList), assignment, deletion (later entries are renumbered),
+    ``append``/``extend``/``insert``/``pop``, ``+`` (a new ModuleList) and ``+=``.
+
+    Raises:
+        IndexError: an index out of range. TypeError: ``extend`` with a non-iterable.
+    """
 
     def __init__(self, modules=None):
         super().__init__()
-        for module in modules or ():
-            self.append(module)
+        if modules is not None:
+            self.extend(modules)
 
     def __getitem__(self, index):
         values = list(self._modules.values())
         if isinstance(index, slice):
-            return ModuleList(values[index])
-        return values[index]
+            return type(self)(values[index])
+        return values[_absolute_index(self, index, len(values))]
 
     def __setitem__(self, index, module):
-        key = list(self._modules)[index]
-        self.add_module(key, module)
+        setattr(self, str(_absolute_index(self, index, len(self))), module)
+
+    def __delitem__(self, index) -> None:
+        _delete(self, index)
 
     def __len__(self):
         return len(self._modules)
@@ -608,29 +743,95 @@ class ModuleList(Module):
     def __iter__(self):
         return iter(self._modules.values())
 
+    def __dir__(self):
+        return _dir_without_indices(self)
+
+    def __iadd__(self, modules) -> "ModuleList":
+        return self.extend(modules)
+
+    def __add__(self, other) -> "ModuleList":
+        combined = ModuleList()
+        for module in list(self) + list(other):
+            combined.append(module)
+        return combined
+
     def append(self, module) -> "ModuleList":
         self.add_module(str(len(self)), module)
         return self
 
     def extend(self, modules) -> "ModuleList":
+        if isinstance(modules, Variable) or not isinstance(modules, Iterable):
+            raise TypeError(f"ModuleList.extend should be called with an iterable, but got {type(modules).__name__}")
         for module in modules:
             self.append(module)
         return self
 
+    def insert(self, index: int, module) -> None:
+        """Insert ``module`` before ``index``; the later modules' keys shift up by one."""
+        _insert(self, index, module)
+
+    def pop(self, index):
+        """Remove and return the module at ``index`` (later modules are renumbered)."""
+        module = self[index]
+        del self[index]
+        return module
+
+    def __repr__(self):
+        """PyTorch's compressed form: a run of equal modules prints once, as ``(2-4): 3 x ...``."""
+        texts = [repr(module) for module in self]
+        if not texts:
+            return type(self).__name__ + "()"
+        runs = []  # [first, last, text]
+        for index, text in enumerate(texts):
+            if runs and runs[-1][2] == text:
+                runs[-1][1] = index
+            else:
+                runs.append([index, index, text])
+        lines = []
+        for first, last, text in runs:
+            line = f"({first}): {text}" if first == last else f"({first}-{last}): {last - first + 1} x {text}"
+            lines.append(line.replace("\n", "\n  "))
+        return type(self).__name__ + "(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _pairs(container, entries):
+    """The ``(key, value)`` pairs of ``update(entries)``, as PyTorch's ModuleDict/ParameterDict
+    read them: a mapping's items, or an iterable of 2-item pairs."""
+    name = type(container).__name__
+    if not isinstance(entries, Iterable):
+        raise TypeError(f"{name}.update should be called with an iterable of key/value pairs, but got "
+                        f"{type(entries).__name__}")
+    if isinstance(entries, Mapping) or (isinstance(entries, Module) and hasattr(entries, "items")):
+        return list(entries.items())  # a ModuleDict or ParameterDict too
+    pairs = []
+    for j, pair in enumerate(entries):
+        if not isinstance(pair, Iterable):
+            raise TypeError(f"{name} update sequence element #{j} should be Iterable; is {type(pair).__name__}")
+        pair = list(pair)
+        if len(pair) != 2:
+            raise ValueError(f"{name} update sequence element #{j} has length {len(pair)}; 2 is required")
+        pairs.append((pair[0], pair[1]))
+    return pairs
+
 
 class ModuleDict(Module):
-    """A dict of registered modules, as ``torch.nn.ModuleDict``."""
+    """A dict of registered modules, as ``torch.nn.ModuleDict``: insertion-ordered, built from
+    a mapping or an iterable of ``(key, module)`` pairs; ``update``, ``pop``, ``clear``,
+    ``del d[key]``, ``keys``/``values``/``items``."""
 
     def __init__(self, modules=None):
         super().__init__()
-        for name, module in (modules or {}).items():
-            self.add_module(name, module)
+        if modules is not None:
+            self.update(modules)
 
     def __getitem__(self, key):
         return self._modules[key]
 
     def __setitem__(self, key, module):
         self.add_module(key, module)
+
+    def __delitem__(self, key) -> None:
+        del self._modules[key]
 
     def __len__(self):
         return len(self._modules)
@@ -641,6 +842,14 @@ class ModuleDict(Module):
     def __contains__(self, key):
         return key in self._modules
 
+    def clear(self) -> None:
+        self._modules.clear()
+
+    def pop(self, key):
+        module = self[key]
+        del self[key]
+        return module
+
     def keys(self):
         return self._modules.keys()
 
@@ -649,3 +858,9 @@ class ModuleDict(Module):
 
     def items(self):
         return self._modules.items()
+
+    def update(self, modules) -> None:
+        """Add or overwrite entries from a mapping or an iterable of ``(key, module)`` pairs, in
+        their order."""
+        for key, module in _pairs(self, modules):
+            self[key] = module

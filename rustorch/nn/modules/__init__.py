@@ -39,6 +39,11 @@ _LAYOUT = {
     "upsampling": ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"),
 }
 
+# Margin, likelihood and CTC losses; distances.
+_LAYOUT["loss"] += ("GaussianNLLLoss", "PoissonNLLLoss", "HingeEmbeddingLoss", "SoftMarginLoss", "MultiMarginLoss",
+                    "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss", "TripletMarginWithDistanceLoss", "CTCLoss",
+                    "NLLLoss2d")
+_LAYOUT["distance"] = ("PairwiseDistance", "CosineSimilarity")
 
 def _submodule(name: str, classes: tuple) -> types.ModuleType:
     module = types.ModuleType(f"{__name__}.{name}", f"PyTorch's ``torch.nn.modules.{name}`` classes.")
