@@ -102,3 +102,21 @@ from ._losses import (
     smooth_l1_loss,
     triplet_margin_loss,
 )
+
+# --- more activations, alpha dropout, sampling grids and patches ---
+from ._activations_more import (
+    alpha_dropout,
+    celu,
+    feature_alpha_dropout,
+    glu,
+    hardshrink,
+    logsigmoid,
+    rrelu,
+    selu,
+    softmin,
+    softshrink,
+    softsign,
+    tanhshrink,
+    threshold,
+)
+from ._grid import affine_grid, channel_shuffle, fold, grid_sample, unfold

@@ -25,7 +25,7 @@ _ALIGN_WARNING = ("Default grid_sample and affine_grid behavior has changed to a
 _CUBIC_A = -0.75
 
 
-def _resolve_align_corners(align_corners, stacklevel=4):
+def _resolve_align_corners(align_corners, stacklevel=3):
     if align_corners is None:
         warnings.warn(_ALIGN_WARNING, UserWarning, stacklevel=stacklevel)
         return False
@@ -185,8 +185,17 @@ def affine_grid(theta, size, align_corners=None):
         shape for ``size``.
       TypeError: a non-floating ``theta``.
     """
-    op = "affine_grid"
     align_corners = _resolve_align_corners(align_corners)
+    if align_corners and len(size) > 2 and min(size[2:]) == 1:
+        warnings.warn("Since version 1.3.0, affine_grid behavior has changed for unit-size grids when "
+                      "align_corners=True. This is not an intended use case of affine_grid. See the "
+                      "documentation of affine_grid for details.", UserWarning, stacklevel=2)
+    return affine_grid_checked(theta, tuple(size), align_corners)
+
+
+def affine_grid_checked(theta, size, align_corners: bool):
+    """:func:`affine_grid` with ``align_corners`` a bool, without warnings."""
+    op = "affine_grid"
     check_floating(op, "theta", theta)
     size = tuple(int(s) for s in size)
     if len(size) == 4:
@@ -204,10 +213,6 @@ def affine_grid(theta, size, align_corners=None):
         raise ValueError(f"{op}: expected theta's batch size {theta.shape[0]} to equal size[0] = {size[0]}")
     dtype = np.dtype(theta.dtype)
     spatial = size[2:]
-    if align_corners and min(spatial) == 1:
-        warnings.warn("Since version 1.3.0, affine_grid behavior has changed for unit-size grids when "
-                      "align_corners=True. This is not an intended use case of affine_grid. See the "
-                      "documentation of affine_grid for details.", UserWarning, stacklevel=2)
     # Coordinates per output axis, x along the last spatial dimension.
     axes = [_linspace_from_neg_one(s, align_corners, dtype) for s in reversed(spatial)]
     n = len(spatial)

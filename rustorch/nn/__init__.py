@@ -124,3 +124,32 @@ from ..stateful import (
     ZeroPad2d,
     ZeroPad3d,
 )
+
+# --- more activations, alpha dropout, patch layers, 3-D batch norm, lazy layers ---
+from ..stateful import (
+    CELU,
+    GLU,
+    SELU,
+    AlphaDropout,
+    BatchNorm3d,
+    ChannelShuffle,
+    FeatureAlphaDropout,
+    Fold,
+    Hardshrink,
+    LazyBatchNorm3d,
+    LazyConvTranspose1d,
+    LazyConvTranspose2d,
+    LazyConvTranspose3d,
+    LazyInstanceNorm1d,
+    LazyInstanceNorm2d,
+    LazyInstanceNorm3d,
+    LogSigmoid,
+    RReLU,
+    Softmax2d,
+    Softmin,
+    Softshrink,
+    Softsign,
+    Tanhshrink,
+    Threshold,
+    Unfold,
+)
