@@ -248,6 +248,47 @@ from .stateful import (  # noqa: E402
     MaxUnpool2d,
     MaxUnpool3d,
 )
+# --- more activations, alpha dropout, patch layers, 3-D batch norm, lazy layers ---
+from .stateful import (  # noqa: E402
+    CELU,
+    GLU,
+    SELU,
+    AlphaDropout,
+    BatchNorm3d,
+    ChannelShuffle,
+    FeatureAlphaDropout,
+    Fold,
+    Hardshrink,
+    LazyBatchNorm3d,
+    LazyConvTranspose1d,
+    LazyConvTranspose2d,
+    LazyConvTranspose3d,
+    LazyInstanceNorm1d,
+    LazyInstanceNorm2d,
+    LazyInstanceNorm3d,
+    LogSigmoid,
+    RReLU,
+    Softmax2d,
+    Softmin,
+    Softshrink,
+    Softsign,
+    Tanhshrink,
+    Threshold,
+    Unfold,
+)
+from .stateful._nn_functional_act import (  # noqa: E402  (torch.relu_, torch.selu, ...)
+    celu,
+    celu_,
+    channel_shuffle,
+    hardshrink,
+    relu_,
+    rrelu,
+    rrelu_,
+    selu,
+    selu_,
+    threshold,
+    threshold_,
+)
 
 # --- mixed precision and precision switches (torch.autocast, torch.amp, set_float32_matmul_precision) ---
 from . import _precision  # noqa: E402

@@ -136,3 +136,20 @@ from ._margin_losses import (
     soft_margin_loss,
     triplet_margin_with_distance_loss,
 )
+# --- more activations, alpha dropout, sampling grids and patches ---
+from ._activations_more import (
+    alpha_dropout,
+    celu,
+    feature_alpha_dropout,
+    glu,
+    hardshrink,
+    logsigmoid,
+    rrelu,
+    selu,
+    softmin,
+    softshrink,
+    softsign,
+    tanhshrink,
+    threshold,
+)
+from ._grid import affine_grid, channel_shuffle, fold, grid_sample, unfold

@@ -171,3 +171,33 @@ from ._more_layers import (
     SoftMarginLoss,
     TripletMarginWithDistanceLoss,
 )
+# --- more activations, alpha dropout, patch layers, 3-D batch norm, lazy layers ---
+from ._activation_layers import (
+    CELU,
+    GLU,
+    SELU,
+    AlphaDropout,
+    ChannelShuffle,
+    FeatureAlphaDropout,
+    Fold,
+    Hardshrink,
+    LogSigmoid,
+    RReLU,
+    Softmax2d,
+    Softmin,
+    Softshrink,
+    Softsign,
+    Tanhshrink,
+    Threshold,
+    Unfold,
+)
+from ._layers import BatchNorm3d
+from ._lazy import (
+    LazyBatchNorm3d,
+    LazyConvTranspose1d,
+    LazyConvTranspose2d,
+    LazyConvTranspose3d,
+    LazyInstanceNorm1d,
+    LazyInstanceNorm2d,
+    LazyInstanceNorm3d,
+)

@@ -19,10 +19,14 @@ from ._variable import Variable, apply
 
 # ------------------------------------------------------------------------------ activations
 
-ReLU6 = _activation("ReLU6", F.relu6, "``min(max(0, x), 6)``, as ``torch.nn.ReLU6(inplace=False)``.")
-Hardsigmoid = _activation("Hardsigmoid", F.hardsigmoid, "``relu6(x + 3) / 6``, as ``torch.nn.Hardsigmoid``.")
-Hardswish = _activation("Hardswish", F.hardswish, "``x * relu6(x + 3) / 6``, as ``torch.nn.Hardswish``.")
-Mish = _activation("Mish", F.mish, "``x * tanh(softplus(x))``, as ``torch.nn.Mish``.")
+ReLU6 = _activation("ReLU6", F.relu6, "``min(max(0, x), 6)``, as ``torch.nn.ReLU6(inplace=False)``.",
+                    inplace=True)
+Hardsigmoid = _activation("Hardsigmoid", F.hardsigmoid, "``relu6(x + 3) / 6``, as ``torch.nn.Hardsigmoid``.",
+                          inplace="hidden")
+Hardswish = _activation("Hardswish", F.hardswish, "``x * relu6(x + 3) / 6``, as ``torch.nn.Hardswish``.",
+                        inplace="hidden")
+Mish = _activation("Mish", F.mish, "``x * tanh(softplus(x))``, as ``torch.nn.Mish(inplace=False)``.",
+                   inplace=True)
 LocalResponseNorm = _activation(
     "LocalResponseNorm", F.local_response_norm,
     "``x / (k + alpha / size * sum of x^2 over size neighbouring channels) ** beta``, as "
@@ -264,7 +268,7 @@ class _InstanceNorm(_BatchNorm):
                  device=None, dtype=None):
         if device is not None:
             _device.device(device)
-        super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype)
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype=dtype)
 
     def forward(self, input):
         n = self._spatial

@@ -231,6 +231,14 @@ class BatchNorm2d(_BatchNorm):
     _layout = "[N, C, H, W]"
 
 
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation over [N, C, D, H, W] input, as ``torch.nn.BatchNorm3d``; the rules of
+    :class:`BatchNorm1d` apply per channel over N, D, H and W."""
+
+    _ranks = (5,)
+    _layout = "[N, C, D, H, W]"
+
+
 # ---------------------------------------------------------------------------------- dropout
 
 def _dropout_op(x, key, counter, *, p, layout="NCHW"):
@@ -308,48 +316,72 @@ class Unflatten(Module):
 
 # ------------------------------------------------------------------------------ activations
 
-def _activation(name, fn, doc, params=()):
-    """A Module class applying ``fn`` with the constructor arguments ``params`` as statics."""
+def _activation(name, fn, doc, params=(), inplace=False, bare=False):
+    """A Module class applying ``fn`` with the constructor arguments ``params`` (``(name,
+    default)`` pairs, in PyTorch's order) as statics.
+
+    ``inplace``: the layer takes PyTorch's trailing ``inplace=False`` argument (``"hidden"``: it
+    takes it but, as PyTorch's Hardswish and Hardsigmoid, leaves it out of its repr); with
+    ``inplace=True`` the result is written into the input, as PyTorch does. ``bare``: the repr
+    shows the values alone (``Hardshrink(0.5)``).
+    """
+    names = [p for p, _ in params] + (["inplace"] if inplace else [])
+    defaults = dict(params, **({"inplace": False} if inplace else {}))
 
     def __init__(self, *args, **kwargs):
         Module.__init__(self)
-        kwargs.pop("inplace", None)
-        values = dict(params)
-        names = [p for p, _ in params]
-        for key_name, value in zip(names, args):
-            values[key_name] = value
+        if len(args) > len(names):
+            raise TypeError(f"{name}() takes {len(names)} positional argument(s) but {len(args)} were given")
+        values = dict(defaults)
+        values.update(zip(names, args))
         for key_name, value in kwargs.items():
             if key_name not in values:
                 raise TypeError(f"{name}() got an unexpected keyword argument '{key_name}'")
             values[key_name] = value
+        missing = [k for k, v in values.items() if v is _REQUIRED]
+        if missing:
+            raise TypeError(f"{name}.__init__() missing required argument(s): {', '.join(map(repr, missing))}")
         for key_name, value in values.items():
             object.__setattr__(self, key_name, value)
-        object.__setattr__(self, "_static_args", tuple(values.items()))
 
     def forward(self, input):
-        return apply(fn, input, **dict(self._static_args))
+        static = {k: getattr(self, k) for k in names if k != "inplace"}
+        if inplace and self.inplace:
+            input._begin_write()
+            return input._write(apply(fn, input, **static))
+        return apply(fn, input, **static)
 
     def extra_repr(self):
         # torch quotes string options (GELU(approximate='tanh')) and prints numbers plainly.
-        return ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in self._static_args)
+        shown = [(k, getattr(self, k)) for k in names if k != "inplace"]
+        parts = [f"{v!r}" if isinstance(v, str) else f"{v}" for _, v in shown] if bare else \
+            [f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in shown]
+        if inplace is True and self.inplace:
+            parts.append("inplace=True")
+        return ", ".join(parts)
 
     return type(name, (Module,), {"__init__": __init__, "forward": forward, "extra_repr": extra_repr,
                                   "__doc__": doc, "__module__": __name__})
 
 
-ReLU = _activation("ReLU", F.relu, "``max(0, x)``, as ``torch.nn.ReLU(inplace=False)`` (gradient 0 at 0).")
-LeakyReLU = _activation("LeakyReLU", F.leaky_relu, "``torch.nn.LeakyReLU(negative_slope=0.01)``.",
-                        (("negative_slope", 0.01),))
+_REQUIRED = object()
+_activation.REQUIRED = _REQUIRED  # the default of a constructor argument without one
+
+
+ReLU = _activation("ReLU", F.relu, "``max(0, x)``, as ``torch.nn.ReLU(inplace=False)`` (gradient 0 at 0).",
+                   inplace=True)
+LeakyReLU = _activation("LeakyReLU", F.leaky_relu, "``torch.nn.LeakyReLU(negative_slope=0.01, inplace=False)``.",
+                        (("negative_slope", 0.01),), inplace=True)
 GELU = _activation("GELU", F.gelu, "``torch.nn.GELU(approximate='none')`` (exact erf form or 'tanh').",
                    (("approximate", "none"),))
 Sigmoid = _activation("Sigmoid", F.sigmoid, "``1 / (1 + exp(-x))``, as ``torch.nn.Sigmoid``.")
 Tanh = _activation("Tanh", F.tanh, "``tanh(x) = (exp(x) - exp(-x)) / (exp(x) + exp(-x))``, as ``torch.nn.Tanh``.")
-ELU = _activation("ELU", F.elu, "``torch.nn.ELU(alpha=1.0)``.", (("alpha", 1.0),))
-SiLU = _activation("SiLU", F.silu, "``x * sigmoid(x)``, as ``torch.nn.SiLU``.")
+ELU = _activation("ELU", F.elu, "``torch.nn.ELU(alpha=1.0, inplace=False)``.", (("alpha", 1.0),), inplace=True)
+SiLU = _activation("SiLU", F.silu, "``x * sigmoid(x)``, as ``torch.nn.SiLU(inplace=False)``.", inplace=True)
 Softplus = _activation("Softplus", F.softplus, "``torch.nn.Softplus(beta=1.0, threshold=20.0)``.",
                        (("beta", 1.0), ("threshold", 20.0)))
-Hardtanh = _activation("Hardtanh", F.hardtanh, "``torch.nn.Hardtanh(min_val=-1.0, max_val=1.0)``.",
-                       (("min_val", -1.0), ("max_val", 1.0)))
+Hardtanh = _activation("Hardtanh", F.hardtanh, "``torch.nn.Hardtanh(min_val=-1.0, max_val=1.0, inplace=False)``.",
+                       (("min_val", -1.0), ("max_val", 1.0)), inplace=True)
 Softmax = _activation("Softmax", F.softmax, "``torch.nn.Softmax(dim)`` (``dim`` required).", (("dim", None),))
 LogSoftmax = _activation("LogSoftmax", F.log_softmax, "``torch.nn.LogSoftmax(dim)`` (``dim`` required).",
                          (("dim", None),))

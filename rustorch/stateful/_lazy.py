@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _graph
-from ._layers import BatchNorm1d, BatchNorm2d, Linear, _dtype, _expect
+from ._layers import BatchNorm1d, BatchNorm2d, BatchNorm3d, Linear, _dtype, _expect
 from ._module import Module, Parameter
 from ._variable import Variable
 
@@ -94,7 +94,12 @@ def _lazy_batch_norm(name, base):
             self.register_buffer(buffer, None)
 
     def forward(self, input):
-        _expect(self, input, base._ranks, base._layout)
+        if base._ranks:
+            _expect(self, input, base._ranks, base._layout)
+        else:  # instance norm: [N, C, *spatial] or unbatched [C, *spatial]
+            n = base._spatial
+            _expect(self, input, (n + 1, n + 2), f"[N, C, *{n} spatial] or unbatched [C, *{n} spatial]")
+        # dim 1, as PyTorch's _LazyNormBase.initialize_parameters (for unbatched input too)
         self._become(base(input.shape[1], *self._lazy_args))
         del self._lazy_args
         return self.forward(input)
@@ -107,6 +112,17 @@ def _lazy_batch_norm(name, base):
 
 LazyBatchNorm1d = _lazy_batch_norm("LazyBatchNorm1d", BatchNorm1d)
 LazyBatchNorm2d = _lazy_batch_norm("LazyBatchNorm2d", BatchNorm2d)
+LazyBatchNorm3d = _lazy_batch_norm("LazyBatchNorm3d", BatchNorm3d)
+
+
+def _instance_norm_classes():
+    from . import _image_layers
+
+    return _image_layers.InstanceNorm1d, _image_layers.InstanceNorm2d, _image_layers.InstanceNorm3d
+
+
+LazyInstanceNorm1d, LazyInstanceNorm2d, LazyInstanceNorm3d = (
+    _lazy_batch_norm(f"LazyInstanceNorm{k}d", base) for k, base in zip((1, 2, 3), _instance_norm_classes()))
 
 
 def _lazy_conv(name, base, spatial):
@@ -147,3 +163,44 @@ def _conv_classes():
 
 LazyConv1d, LazyConv2d, LazyConv3d = (_lazy_conv(f"LazyConv{k}d", base, k)
                                       for k, base in zip((1, 2, 3), _conv_classes()))
+
+
+def _lazy_conv_transpose(name, base, spatial):
+    def __init__(self, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1, bias=True,
+                 dilation=1, padding_mode="zeros", device=None, dtype=None):
+        Module.__init__(self)
+        self.in_channels = 0
+        self.out_channels = out_channels
+        self._lazy_args = dict(kernel_size=kernel_size, stride=stride, padding=padding,
+                               output_padding=output_padding, groups=groups, bias=bias, dilation=dilation,
+                               padding_mode=padding_mode, device=device, dtype=dtype)
+        self.weight = _placeholder(dtype)
+        if bias:
+            self.bias = _placeholder(dtype)
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, input, output_size=None):
+        _expect(self, input, (spatial + 1, spatial + 2), f"[N, C, *spatial] with {spatial} spatial dims")
+        self._become(base(input.shape[-(spatial + 1)], self.out_channels, **self._lazy_args))
+        del self._lazy_args
+        return self.forward(input, output_size)
+
+    def extra_repr(self):
+        return f"0, {self.out_channels}, kernel_size={self._lazy_args['kernel_size']}"
+
+    doc = (f"``torch.nn.{name}(out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1, "
+           "bias=True, dilation=1, padding_mode='zeros', device=None, dtype=None)``: a "
+           f":class:`{base.__name__}` whose ``in_channels`` is the channel dim of its first input.")
+    return type(name, (_LazyMixin, base), {"__init__": __init__, "forward": forward, "extra_repr": extra_repr,
+                                          "cls_to_become": base, "__doc__": doc, "__module__": __name__})
+
+
+def _conv_transpose_classes():
+    from . import _conv_layers
+
+    return _conv_layers.ConvTranspose1d, _conv_layers.ConvTranspose2d, _conv_layers.ConvTranspose3d
+
+
+LazyConvTranspose1d, LazyConvTranspose2d, LazyConvTranspose3d = (
+    _lazy_conv_transpose(f"LazyConvTranspose{k}d", base, k) for k, base in zip((1, 2, 3), _conv_transpose_classes()))
