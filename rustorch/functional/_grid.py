@@ -316,6 +316,16 @@ def _index(coord):
     return jnp.clip(coord, -4, 2**30).astype(jnp.int32)
 
 
+def check_grid_sample_modes(mode: str, padding_mode: str) -> None:
+    """grid_sample's mode checks with PyTorch's messages (shared with the facade's form)."""
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise ValueError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', "
+                         f"but got: '{mode}'")
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
+                         f"'reflection', but got: '{padding_mode}'")
+
+
 def grid_sample(input, grid, mode: str = "bilinear", padding_mode: str = "zeros", align_corners=None):
     """Sample ``input`` at the positions of ``grid``, ``torch.nn.functional.grid_sample``.
 
@@ -340,12 +350,7 @@ def grid_sample(input, grid, mode: str = "bilinear", padding_mode: str = "zeros"
       TypeError: a non-floating input or grid.
     """
     op = "grid_sample"
-    if mode not in ("bilinear", "nearest", "bicubic"):
-        raise ValueError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', "
-                         f"but got: '{mode}'")
-    if padding_mode not in ("zeros", "border", "reflection"):
-        raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
-                         f"'reflection', but got: '{padding_mode}'")
+    check_grid_sample_modes(mode, padding_mode)
     align_corners = _resolve_align_corners(align_corners)
     check_floating(op, "input", input)
     check_floating(op, "grid", grid)

@@ -210,6 +210,19 @@ def multilabel_soft_margin_loss(input: jax.Array, target: jax.Array, weight: Opt
     return _reduce(loss, reduction)
 
 
+def check_triplet_arguments(anchor, positive, negative, margin: float, reduction: str) -> None:
+    """triplet_margin_with_distance_loss's argument checks, shared with the facade's form (whose
+    distance function runs on Variables): PyTorch's messages and error types."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    if not anchor.ndim == positive.ndim == negative.ndim:
+        raise RuntimeError(f"The anchor, positive, and negative tensors are expected to have the same number of "
+                           f"dimensions, but got: anchor {anchor.ndim}D, positive {positive.ndim}D, and negative "
+                           f"{negative.ndim}D inputs")
+
+
 def triplet_margin_with_distance_loss(anchor: jax.Array, positive: jax.Array, negative: jax.Array, *,
                                       distance_function: Optional[Callable] = None, margin: float = 1.0,
                                       swap: bool = False, reduction: str = "mean") -> jax.Array:
@@ -221,14 +234,7 @@ def triplet_margin_with_distance_loss(anchor: jax.Array, positive: jax.Array, ne
         ValueError: ``margin <= 0`` or a bad reduction. RuntimeError: inputs of different ranks
             (PyTorch's error type).
     """
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"{reduction} is not a valid value for reduction")
-    if margin <= 0:
-        raise ValueError(f"margin must be greater than 0, got {margin}")
-    if not anchor.ndim == positive.ndim == negative.ndim:
-        raise RuntimeError(f"The anchor, positive, and negative tensors are expected to have the same number of "
-                           f"dimensions, but got: anchor {anchor.ndim}D, positive {positive.ndim}D, and negative "
-                           f"{negative.ndim}D inputs")
+    check_triplet_arguments(anchor, positive, negative, margin, reduction)
     distance = pairwise_distance if distance_function is None else distance_function
     d_pos = distance(anchor, positive)
     d_neg = distance(anchor, negative)

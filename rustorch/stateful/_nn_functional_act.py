@@ -257,12 +257,7 @@ def grid_sample(input: Variable, grid: Variable, mode: str = "bilinear", padding
                 align_corners=None) -> Variable:
     """``torch.nn.functional.grid_sample`` (see :func:`rustorch.functional.grid_sample`); gradients
     flow to ``input`` and ``grid``."""
-    if mode not in ("bilinear", "nearest", "bicubic"):
-        raise ValueError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', "
-                         f"but got: '{mode}'")
-    if padding_mode not in ("zeros", "border", "reflection"):
-        raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
-                         f"'reflection', but got: '{padding_mode}'")
+    _G.check_grid_sample_modes(mode, padding_mode)
     return apply(_G.grid_sample, input, grid, mode=mode, padding_mode=padding_mode,
                  align_corners=_align_corners(align_corners))
 

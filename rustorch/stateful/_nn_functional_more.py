@@ -163,14 +163,7 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
     Raises:
         ValueError: ``margin <= 0``, a bad reduction. RuntimeError: inputs of different ranks.
     """
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"{reduction} is not a valid value for reduction")
-    if margin <= 0:
-        raise ValueError(f"margin must be greater than 0, got {margin}")
-    if not anchor.ndim == positive.ndim == negative.ndim:
-        raise RuntimeError(f"The anchor, positive, and negative tensors are expected to have the same number of "
-                           f"dimensions, but got: anchor {anchor.ndim}D, positive {positive.ndim}D, and negative "
-                           f"{negative.ndim}D inputs")
+    _margin_losses.check_triplet_arguments(anchor, positive, negative, margin, reduction)
     distance = pairwise_distance if distance_function is None else distance_function
     d_pos = distance(anchor, positive)
     d_neg = distance(anchor, negative)
