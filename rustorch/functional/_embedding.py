@@ -55,6 +55,19 @@ def embedding_renorm(weight, input, max_norm: float, norm_type: float = 2.0):
     return jnp.where(referenced[:, None], weight * scale, weight)
 
 
+def lookup_rows(weight, indices, max_norm, norm_type):
+    """The rows of ``weight`` at ``indices`` (out-of-range indices read row 0 and are reported
+    in ``valid``), rescaled to norm at most ``max_norm`` in the forward pass only, as PyTorch's
+    in-place renorm, which autograd does not see. Returns ``(valid, index, rows)``."""
+    valid = (indices >= 0) & (indices < weight.shape[0])
+    index = jnp.where(valid, indices, jnp.zeros((), indices.dtype))
+    rows = jnp.take(weight, index, axis=0)
+    if max_norm is not None:
+        scaled = rows * lax.stop_gradient(_renorm_scale(rows, max_norm, norm_type))
+        rows = lax.stop_gradient(scaled) + (rows - lax.stop_gradient(rows))
+    return valid, index, rows
+
+
 def embedding(input, weight, padding_idx: int | None = None, max_norm: float | None = None,
               norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False):
     """``torch.nn.functional.embedding``: ``weight[input]``, rows of ``weight`` gathered by
@@ -82,12 +95,7 @@ def embedding(input, weight, padding_idx: int | None = None, max_norm: float | N
         raise ValueError("embedding: sparse=True is not supported (gradients are dense JAX arrays); use sparse=False")
     num_embeddings = weight.shape[0]
     padding_idx = normalize_padding_idx("embedding", padding_idx, num_embeddings)
-    valid = (input >= 0) & (input < num_embeddings)
-    index = jnp.where(valid, input, jnp.zeros((), input.dtype))
-    rows = jnp.take(weight, index, axis=0)
-    if max_norm is not None:
-        scaled = rows * lax.stop_gradient(_renorm_scale(rows, max_norm, norm_type))
-        rows = lax.stop_gradient(scaled) + (rows - lax.stop_gradient(rows))
+    valid, index, rows = lookup_rows(weight, input, max_norm, norm_type)
     if scale_grad_by_freq:
         counts = jnp.zeros((num_embeddings,), weight.dtype).at[index.reshape(-1)].add(1)
         inverse = (1 / jnp.take(counts, index))[..., None]

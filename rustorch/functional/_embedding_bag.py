@@ -6,10 +6,9 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from ._conv import check_floating
-from ._embedding import _renorm_scale, normalize_padding_idx
+from ._embedding import lookup_rows, normalize_padding_idx
 
 _MODES = ("sum", "mean", "max")
 
@@ -129,12 +128,7 @@ def embedding_bag(input: jax.Array, weight: jax.Array, offsets: Optional[jax.Arr
         length = input.shape[1]
         segment = jnp.repeat(jnp.arange(bags, dtype=jnp.int32), length)
         inside = jnp.ones(flat.shape, bool)
-    valid = (flat >= 0) & (flat < num_embeddings)
-    index = jnp.where(valid, flat, jnp.zeros((), flat.dtype))
-    rows = jnp.take(weight, index, axis=0)
-    if max_norm is not None:
-        scaled = rows * lax.stop_gradient(_renorm_scale(rows, max_norm, norm_type))
-        rows = lax.stop_gradient(scaled) + (rows - lax.stop_gradient(rows))
+    valid, index, rows = lookup_rows(weight, flat, max_norm, norm_type)
     if per_sample_weights is not None:
         rows = rows * per_sample_weights.reshape(-1, 1)
     keep = inside if padding_idx is None else inside & (index != padding_idx)
